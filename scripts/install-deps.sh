@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs the Debian packages Kiln needs to build and test, if missing.
+# Runs apt-get as root (directly, or through sudo when available).
+# Each package and why it is needed: docs/dependencies.md.
+set -euo pipefail
+
+PACKAGES=(
+	build-essential cmake pkg-config clang libclang-rt-14-dev
+	libprotobuf-c-dev protobuf-c-compiler
+	zlib1g-dev libzstd-dev libjansson-dev libpcre2-dev libcurl4-openssl-dev
+	libxxhash-dev libcmocka-dev
+	zstd golang-go
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing Debian packages: ${missing[*]}"
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+	command -v sudo >/dev/null || { echo "need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+	SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * buf.c - growable byte buffer with a ceiling and sticky errors.
+ */
+#include "buf.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define DEFAULT_LIMIT ((size_t)1 << 30)
+
+void kl_buf_init(struct kl_buf *b, size_t limit)
+{
+	memset(b, 0, sizeof(*b));
+	b->limit = limit;
+}
+
+void kl_buf_release(struct kl_buf *b)
+{
+	size_t limit = b->limit;
+
+	kl_free(b->data);
+	kl_buf_init(b, limit);
+}
+
+char *kl_buf_detach(struct kl_buf *b, size_t *len)
+{
+	char *data = b->data;
+
+	if (len)
+		*len = b->len;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return data;
+}
+
+int kl_buf_reserve(struct kl_buf *b, size_t n)
+{
+	size_t limit = b->limit ? b->limit : DEFAULT_LIMIT;
+
+	if (b->error)
+		return b->error;
+	if (n > limit || b->len > limit - n) {
+		b->error = -KL_ELIMIT;
+		return b->error;
+	}
+	/* + 1 keeps room for the terminating NUL */
+	if (KL_GROW(b->data, b->cap, b->len + n + 1)) {
+		b->error = -ENOMEM;
+		return b->error;
+	}
+	return 0;
+}
+
+void kl_buf_add(struct kl_buf *b, const void *data, size_t n)
+{
+	if (kl_buf_reserve(b, n))
+		return;
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void kl_buf_addstr(struct kl_buf *b, const char *s)
+{
+	kl_buf_add(b, s, strlen(s));
+}
+
+void kl_buf_addch(struct kl_buf *b, char c)
+{
+	if (b->len + 1 < b->cap && !b->error) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return;
+	}
+	kl_buf_add(b, &c, 1);
+}
+
+void kl_buf_addf(struct kl_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (kl_buf_reserve(b, 64))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->error = -KL_EIO;
+		return;
+	}
+	if ((size_t)n >= b->cap - b->len) {
+		if (kl_buf_reserve(b, (size_t)n))
+			return;
+		va_start(ap, fmt);
+		vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+}
+
+void kl_buf_add_u64(struct kl_buf *b, uint64_t v)
+{
+	char tmp[24];
+	size_t i = sizeof(tmp);
+
+	do {
+		tmp[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	kl_buf_add(b, tmp + i, sizeof(tmp) - i);
+}
+
+void kl_buf_add_i64(struct kl_buf *b, int64_t v)
+{
+	if (v < 0) {
+		kl_buf_addch(b, '-');
+		kl_buf_add_u64(b, (uint64_t)0 - (uint64_t)v);
+		return;
+	}
+	kl_buf_add_u64(b, (uint64_t)v);
+}
+
+void kl_buf_add_json_str(struct kl_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6];
+		size_t elen = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+			continue;
+		kl_buf_add(b, s + run, i - run);
+		run = i + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		default:
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			elen = 6;
+		}
+		kl_buf_add(b, esc, elen);
+	}
+	kl_buf_add(b, s + run, n - run);
+}
+
+void kl_buf_add_xml(struct kl_buf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rep;
+
+		switch (s[i]) {
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '&': rep = "&amp;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
+		}
+		kl_buf_add(b, s + run, i - run);
+		kl_buf_addstr(b, rep);
+		run = i + 1;
+	}
+	kl_buf_add(b, s + run, n - run);
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * gzip.c - gzip compression and bounded decompression with zlib.
+ */
+#include <string.h>
+#include <zlib.h>
+
+#include "formats.h"
+
+bool kl_is_gzip(const uint8_t *data, size_t len)
+{
+	return len >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+}
+
+int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *out,
+	      struct kl_err *err)
+{
+	z_stream zs;
+	int zrc = Z_OK, rc = 0;
+
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+		return kl_errf(err, -ENOMEM, "gzip: cannot initialise zlib");
+	kl_buf_init(out, max_out ? max_out : ((size_t)1 << 30));
+	zs.next_in = (Bytef *)data;
+	while (zrc != Z_STREAM_END) {
+		size_t room;
+
+		if (kl_buf_reserve(out, KL_MAX(len, (size_t)1 << 16))) {
+			rc = kl_errf(err, -KL_ELIMIT, "gzip: decompressed data exceeds %zu bytes",
+				     out->limit);
+			goto out;
+		}
+		room = out->cap - out->len - 1;
+		if (room > UINT32_MAX)
+			room = UINT32_MAX;
+		zs.next_out = (Bytef *)out->data + out->len;
+		zs.avail_out = (uInt)room;
+		if (zs.avail_in == 0) {
+			size_t chunk = KL_MIN(len - (size_t)((const uint8_t *)zs.next_in - data),
+					      (size_t)UINT32_MAX);
+
+			zs.avail_in = (uInt)chunk;
+		}
+		zrc = inflate(&zs, Z_NO_FLUSH);
+		out->len += room - zs.avail_out;
+		if (zrc == Z_STREAM_END)
+			break;
+		if (zrc == Z_BUF_ERROR && zs.avail_in == 0) {
+			rc = kl_errf(err, -KL_ETRUNC, "gzip: data ends early (truncated file?)");
+			goto out;
+		}
+		if (zrc != Z_OK && zrc != Z_BUF_ERROR) {
+			rc = kl_errf(err, -KL_EFORMAT, "gzip: %s", zs.msg ? zs.msg : "bad data");
+			goto out;
+		}
+	}
+	out->data[out->len] = '\0';
+out:
+	inflateEnd(&zs);
+	if (rc)
+		kl_buf_release(out);
+	return rc;
+}
+
+int kl_gzip(const void *data, size_t len, struct kl_buf *out, struct kl_err *err)
+{
+	z_stream zs;
+	int zrc;
+
+	memset(&zs, 0, sizeof(zs));
+	/* level 6: pprof files are written once and read many times */
+	if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return kl_errf(err, -ENOMEM, "gzip: cannot initialise zlib");
+	if (kl_buf_reserve(out, deflateBound(&zs, len) + 1)) {
+		deflateEnd(&zs);
+		return kl_errf(err, kl_buf_error(out), "gzip: output too large");
+	}
+	zs.next_in = (Bytef *)data;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out->data + out->len;
+	zs.avail_out = (uInt)(out->cap - out->len - 1);
+	zrc = deflate(&zs, Z_FINISH);
+	out->len += zs.total_out;
+	deflateEnd(&zs);
+	if (zrc != Z_STREAM_END)
+		return kl_errf(err, -KL_EIO, "gzip: compression failed");
+	return 0;
+}
