@@ -1,4 +1,435 @@
-/* placeholder */
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tree.c - building, sorting, truncating and normalising call trees.
+ *
+ * Invariants:
+ *   1. node 0 is the root; a node's parent has a smaller index than the
+ *      node (nodes are created parent first, and rebuilds keep that order);
+ *   2. the hash table holds every non-root node, keyed by (parent, name),
+ *      and is at most half full;
+ *   3. for non-negative inputs, total >= self and a parent's total is at
+ *      least the sum of its children's totals plus its self.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "tree.h"
-struct kl_tree *kl_tree_new(struct kl_strtab *names, uint32_t ncols) { (void)names; (void)ncols; return NULL; }
-void kl_tree_free(struct kl_tree *t) { (void)t; }
+
+#define EMPTY UINT32_MAX
+
+static uint64_t child_key_hash(uint32_t parent, uint32_t name)
+{
+	return kl_hash_u64(((uint64_t)parent << 32) | name);
+}
+
+struct kl_tree *kl_tree_new(struct kl_strtab *names, uint32_t ncols)
+{
+	struct kl_tree *t = kl_calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->ncols = ncols == 2 ? 2 : 1;
+	if (names) {
+		t->names = names;
+	} else {
+		t->names = kl_strtab_new();
+		t->owns_names = true;
+	}
+	t->nslots = 1024;
+	t->slots = kl_malloc(t->nslots * sizeof(*t->slots));
+	if (!t->names || !t->slots || KL_GROW(t->nodes, t->nodes_cap, 64)) {
+		kl_tree_free(t);
+		return NULL;
+	}
+	memset(t->slots, 0xff, t->nslots * sizeof(*t->slots));
+	memset(&t->nodes[0], 0, sizeof(t->nodes[0]));
+	t->nodes[0].name = kl_strtab_intern_cstr(t->names, "total");
+	t->nodes[0].parent = t->nodes[0].first_child = t->nodes[0].next_sibling = KL_TREE_NONE;
+	t->nnodes = 1;
+	return t;
+}
+
+void kl_tree_free(struct kl_tree *t)
+{
+	if (!t)
+		return;
+	if (t->owns_names)
+		kl_strtab_free(t->names);
+	kl_free(t->nodes);
+	kl_free(t->slots);
+	kl_free(t);
+}
+
+uint32_t kl_tree_child(const struct kl_tree *t, uint32_t parent, uint32_t name)
+{
+	size_t mask = t->nslots - 1;
+
+	for (size_t i = child_key_hash(parent, name) & mask; t->slots[i] != EMPTY;
+	     i = (i + 1) & mask) {
+		const struct kl_tree_node *n = &t->nodes[t->slots[i]];
+
+		if (n->parent == parent && n->name == name)
+			return t->slots[i];
+	}
+	return KL_TREE_NONE;
+}
+
+static void slot_insert(uint32_t *slots, size_t nslots, const struct kl_tree_node *nodes,
+			uint32_t idx)
+{
+	size_t mask = nslots - 1, i = child_key_hash(nodes[idx].parent, nodes[idx].name) & mask;
+
+	while (slots[i] != EMPTY)
+		i = (i + 1) & mask;
+	slots[i] = idx;
+}
+
+/* Rebuilds the hash table with room for at least want nodes. */
+static int rehash(struct kl_tree *t, size_t want)
+{
+	size_t nslots = 1024;
+	uint32_t *slots;
+
+	while (nslots < want * 2)
+		nslots *= 2;
+	slots = kl_malloc(nslots * sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	memset(slots, 0xff, nslots * sizeof(*slots));
+	for (uint32_t i = 1; i < t->nnodes; i++)
+		slot_insert(slots, nslots, t->nodes, i);
+	kl_free(t->slots);
+	t->slots = slots;
+	t->nslots = nslots;
+	return 0;
+}
+
+/* Finds or creates the child of parent named name. EMPTY on failure. */
+static uint32_t child_get(struct kl_tree *t, uint32_t parent, uint32_t name)
+{
+	uint32_t idx = kl_tree_child(t, parent, name);
+	struct kl_tree_node *n;
+
+	if (idx != KL_TREE_NONE)
+		return idx;
+	if (t->nnodes == UINT32_MAX - 1 || KL_GROW(t->nodes, t->nodes_cap, t->nnodes + 1))
+		return EMPTY;
+	if ((size_t)(t->nnodes + 1) * 2 > t->nslots && rehash(t, (size_t)t->nnodes + 1))
+		return EMPTY;
+	idx = t->nnodes++;
+	n = &t->nodes[idx];
+	memset(n, 0, sizeof(*n));
+	n->name = name;
+	n->parent = parent;
+	n->first_child = KL_TREE_NONE;
+	n->next_sibling = t->nodes[parent].first_child;
+	t->nodes[parent].first_child = idx;
+	slot_insert(t->slots, t->nslots, t->nodes, idx);
+	return idx;
+}
+
+int kl_tree_add_stack(struct kl_tree *t, const uint32_t *frames, uint32_t nframes,
+		      int64_t value, uint32_t col, bool root_first)
+{
+	uint32_t node = 0;
+
+	if (col >= t->ncols)
+		return -EINVAL;
+	t->nodes[0].total[col] += value;
+	for (uint32_t i = 0; i < nframes; i++) {
+		uint32_t name = root_first ? frames[i] : frames[nframes - 1 - i];
+
+		node = child_get(t, node, name);
+		if (node == EMPTY)
+			return -ENOMEM;
+		t->nodes[node].total[col] += value;
+	}
+	t->nodes[node].self[col] += value;
+	return 0;
+}
+
+int kl_tree_add_view(struct kl_tree *t, const struct kl_view *v, uint32_t col, bool reverse)
+{
+	const struct kl_profile *p = v->profile;
+	uint32_t *buf = kl_malloc(KL_MAX(v->max_depth, 1u) * sizeof(*buf));
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < p->nsamples && !rc; i++) {
+		int64_t value = kl_view_value(v, i);
+		uint32_t n;
+
+		if (value == 0)
+			continue;
+		n = kl_view_stack(v, i, buf, NULL);
+		if (n)
+			rc = kl_tree_add_stack(t, buf, n, value, col, reverse);
+	}
+	kl_free(buf);
+	return rc;
+}
+
+/* ---- sorting ------------------------------------------------------------ */
+
+static int cmp_name_ids(const void *a, const void *b, void *ctx)
+{
+	const struct kl_strtab *names = ctx;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	size_t lx = kl_strtab_len(names, x), ly = kl_strtab_len(names, y);
+	int c = memcmp(kl_strtab_get(names, x), kl_strtab_get(names, y), KL_MIN(lx, ly));
+
+	return c ? c : (lx > ly) - (lx < ly);
+}
+
+static int cmp_by_rank(const void *a, const void *b, void *ctx)
+{
+	const uint32_t *rank = ctx;
+	uint32_t x = rank[*(const uint32_t *)a], y = rank[*(const uint32_t *)b];
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * rank[name id] = position of the name in byte order, for every name used
+ * by a node. Sorting children then compares integers, not strings.
+ */
+static uint32_t *name_ranks(const struct kl_tree *t)
+{
+	uint32_t nnames = kl_strtab_count(t->names), *ids, *rank;
+
+	ids = kl_malloc((size_t)nnames * sizeof(*ids));
+	rank = kl_calloc(nnames, sizeof(*rank));
+	if (!ids || !rank) {
+		kl_free(ids);
+		kl_free(rank);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < nnames; i++)
+		ids[i] = i;
+	qsort_r(ids, nnames, sizeof(*ids), cmp_name_ids, t->names);
+	for (uint32_t i = 0; i < nnames; i++)
+		rank[ids[i]] = i;
+	kl_free(ids);
+	return rank;
+}
+
+int kl_tree_sort(struct kl_tree *t)
+{
+	uint32_t *rank = name_ranks(t), *kids = NULL, *keys = NULL;
+	size_t cap = 0;
+	int rc = 0;
+
+	if (!rank)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		uint32_t n = 0;
+
+		for (uint32_t c = t->nodes[i].first_child; c != KL_TREE_NONE;
+		     c = t->nodes[c].next_sibling) {
+			if (KL_GROW(kids, cap, (size_t)n + 1)) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			kids[n++] = c;
+		}
+		if (n < 2)
+			continue;
+		/* sort child indexes by the rank of their names */
+		keys = kl_reallocarray(keys, n, sizeof(*keys));
+		if (!keys) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (uint32_t k = 0; k < n; k++)
+			keys[k] = t->nodes[kids[k]].name;
+		qsort_r(keys, n, sizeof(*keys), cmp_by_rank, rank);
+		/* names are unique among siblings: map back through the hash */
+		for (uint32_t k = 0; k < n; k++)
+			kids[k] = kl_tree_child(t, i, keys[k]);
+		t->nodes[i].first_child = kids[0];
+		for (uint32_t k = 0; k + 1 < n; k++)
+			t->nodes[kids[k]].next_sibling = kids[k + 1];
+		t->nodes[kids[n - 1]].next_sibling = KL_TREE_NONE;
+	}
+out:
+	kl_free(rank);
+	kl_free(kids);
+	kl_free(keys);
+	return rc;
+}
+
+/* ---- truncation and pruning --------------------------------------------- */
+
+static int64_t node_key(const struct kl_tree *t, uint32_t i)
+{
+	int64_t k = llabs(t->nodes[i].total[0]);
+
+	if (t->ncols == 2)
+		k = KL_MAX(k, llabs(t->nodes[i].total[1]));
+	return k;
+}
+
+/*
+ * Replaces t's nodes with the kept ones (keep[i] != 0; keep[0] must be set
+ * and a kept node's parent must be kept). The values of removed children go
+ * to an "other" child (as_other) or to the parent's self.
+ */
+static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
+{
+	struct kl_tree *n = kl_tree_new(t->names, t->ncols);
+	uint32_t *map = kl_malloc((size_t)t->nnodes * sizeof(*map));
+	uint32_t other = kl_strtab_intern_cstr(t->names, "other");
+	int rc = -ENOMEM;
+
+	if (!n || !map || kl_strtab_failed(t->names))
+		goto out;
+	map[0] = 0;
+	for (uint32_t c = 0; c < t->ncols; c++) {
+		n->nodes[0].self[c] = t->nodes[0].self[c];
+		n->nodes[0].total[c] = t->nodes[0].total[c];
+	}
+	for (uint32_t i = 1; i < t->nnodes; i++) {
+		const struct kl_tree_node *o = &t->nodes[i];
+		uint32_t parent = map[o->parent], idx;
+
+		map[i] = EMPTY;
+		if (parent == EMPTY)
+			continue;	/* below a removed node: already counted */
+		if (!keep[i] && !as_other) {
+			for (uint32_t c = 0; c < t->ncols; c++)
+				n->nodes[parent].self[c] += o->total[c];
+			continue;
+		}
+		idx = child_get(n, parent, keep[i] ? o->name : other);
+		if (idx == EMPTY)
+			goto out;
+		for (uint32_t c = 0; c < t->ncols; c++) {
+			n->nodes[idx].total[c] += o->total[c];
+			/* a removed subtree becomes self time of "other" */
+			n->nodes[idx].self[c] += keep[i] ? o->self[c] : o->total[c];
+		}
+		if (keep[i])
+			map[i] = idx;
+	}
+	/* swap the new nodes into t, keeping t's identity and name table */
+	kl_free(t->nodes);
+	kl_free(t->slots);
+	t->nodes = n->nodes;
+	t->nnodes = n->nnodes;
+	t->nodes_cap = n->nodes_cap;
+	t->slots = n->slots;
+	t->nslots = n->nslots;
+	n->nodes = NULL;
+	n->slots = NULL;
+	rc = kl_tree_sort(t);
+out:
+	kl_tree_free(n);
+	kl_free(map);
+	return rc;
+}
+
+static int cmp_keys_desc(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x < y) - (x > y);
+}
+
+int kl_tree_truncate(struct kl_tree *t, uint32_t max_nodes)
+{
+	int64_t *keys, threshold;
+	uint8_t *keep;
+	uint32_t at_threshold;
+	int rc;
+
+	if (max_nodes == 0 || t->nnodes <= max_nodes)
+		return kl_tree_sort(t);
+	keys = kl_malloc((size_t)t->nnodes * sizeof(*keys));
+	keep = kl_calloc(t->nnodes, 1);
+	if (!keys || !keep) {
+		kl_free(keys);
+		kl_free(keep);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < t->nnodes; i++)
+		keys[i] = node_key(t, i);
+	qsort(keys, t->nnodes, sizeof(*keys), cmp_keys_desc);
+	threshold = keys[max_nodes - 1];
+	/* how many nodes equal to the threshold fit: earlier (shallower) first */
+	at_threshold = 0;
+	for (uint32_t i = 0; i < max_nodes; i++)
+		at_threshold += keys[i] == threshold;
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		int64_t k = node_key(t, i);
+		bool parent_kept = i == 0 || keep[t->nodes[i].parent];
+
+		if (i == 0 || (parent_kept && k > threshold)) {
+			keep[i] = 1;
+		} else if (parent_kept && k == threshold && at_threshold > 0) {
+			keep[i] = 1;
+			at_threshold--;
+		}
+	}
+	rc = rebuild(t, keep, true);
+	kl_free(keys);
+	kl_free(keep);
+	return rc;
+}
+
+int kl_tree_prune(struct kl_tree *t, int64_t min_total)
+{
+	uint8_t *keep;
+	int rc;
+
+	if (min_total <= 0)
+		return kl_tree_sort(t);
+	keep = kl_calloc(t->nnodes, 1);
+	if (!keep)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nnodes; i++)
+		keep[i] = i == 0 || (keep[t->nodes[i].parent] && node_key(t, i) >= min_total);
+	rc = rebuild(t, keep, false);
+	kl_free(keep);
+	return rc;
+}
+
+/* ---- queries ------------------------------------------------------------ */
+
+void kl_tree_normalize(struct kl_tree *t)
+{
+	double f;
+
+	if (t->ncols != 2 || t->nodes[0].total[0] == 0 || t->nodes[0].total[1] == 0)
+		return;
+	f = (double)t->nodes[0].total[0] / (double)t->nodes[0].total[1];
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		t->nodes[i].self[1] = llround((double)t->nodes[i].self[1] * f);
+		t->nodes[i].total[1] = llround((double)t->nodes[i].total[1] * f);
+	}
+}
+
+int64_t kl_tree_max_self(const struct kl_tree *t, uint32_t col)
+{
+	int64_t m = 0;
+
+	for (uint32_t i = 0; i < t->nnodes; i++)
+		m = KL_MAX(m, t->nodes[i].self[col]);
+	return m;
+}
+
+uint32_t kl_tree_depth(const struct kl_tree *t)
+{
+	uint32_t *depth = kl_malloc((size_t)t->nnodes * sizeof(*depth)), max = 0;
+
+	if (!depth)
+		return 0;
+	depth[0] = 0;
+	for (uint32_t i = 1; i < t->nnodes; i++) {
+		depth[i] = depth[t->nodes[i].parent] + 1;
+		max = KL_MAX(max, depth[i]);
+	}
+	kl_free(depth);
+	return max;
+}

@@ -75,20 +75,21 @@ uint32_t kl_tree_child(const struct kl_tree *t, uint32_t parent, uint32_t name);
 int kl_tree_sort(struct kl_tree *t);
 
 /*
- * Keeps at most max_nodes nodes (the root included): the nodes with the
- * largest totals (max over columns). Below each kept node, the removed
- * children are replaced by one child named "other" holding their sum.
- * Returns a new tree (sorted) or NULL on out of memory. max_nodes 0 means
- * no limit (a sorted copy).
+ * Truncates t in place to about max_nodes nodes: the nodes with the largest
+ * totals (max over columns; the root always stays) are kept, and below each
+ * kept node the removed children are replaced by one child named "other"
+ * holding their sum (so totals are unchanged). "other" nodes come on top of
+ * max_nodes. Sorts the tree. max_nodes 0 means no limit (sort only).
+ * Returns 0 or -ENOMEM (t is unchanged on failure).
  */
-struct kl_tree *kl_tree_truncate(const struct kl_tree *t, uint32_t max_nodes);
+int kl_tree_truncate(struct kl_tree *t, uint32_t max_nodes);
 
 /*
- * Drops nodes whose total is below min_total (in every column), adding
- * their values to their parent's self. Used by --minwidth. Returns a new
- * sorted tree or NULL on out of memory.
+ * Drops, in place, nodes whose total is below min_total in every column,
+ * adding their values to their parent's self (flamegraph.pl's --minwidth
+ * idea applied to values). Sorts the tree. Returns 0 or -ENOMEM.
  */
-struct kl_tree *kl_tree_prune(const struct kl_tree *t, int64_t min_total);
+int kl_tree_prune(struct kl_tree *t, int64_t min_total);
 
 /*
  * Scales column 1 so its root total equals column 0's (diff

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * core_test.c - unit tests of the profile model: string interning, the
+ * builder, frame naming at each granularity, filters and call trees.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/filter.h"
+#include "core/profile.h"
+#include "core/tree.h"
+#include "core/view.h"
+
+static void test_strtab(void **state)
+{
+	struct kl_strtab *st = kl_strtab_new();
+	char buf[32];
+
+	(void)state;
+	assert_non_null(st);
+	assert_int_equal(kl_strtab_intern_cstr(st, ""), 0);
+	assert_int_equal(kl_strtab_intern_cstr(st, "a"), 1);
+	assert_int_equal(kl_strtab_intern_cstr(st, "b"), 2);
+	assert_int_equal(kl_strtab_intern_cstr(st, "a"), 1);
+	assert_int_equal(kl_strtab_append(st, "a", 1), 3);	/* duplicates kept apart */
+	assert_int_equal(kl_strtab_intern_cstr(st, "a"), 1);
+	/* growth past the initial table and arena */
+	for (int i = 0; i < 100000; i++) {
+		snprintf(buf, sizeof(buf), "name-%d", i);
+		assert_int_equal(kl_strtab_intern_cstr(st, buf), 4 + i);
+	}
+	assert_string_equal(kl_strtab_get(st, 4 + 99999), "name-99999");
+	assert_int_equal(kl_strtab_find(st, "name-500", 8), 4 + 500);
+	assert_int_equal(kl_strtab_find(st, "missing", 7), -1);
+	assert_string_equal(kl_strtab_get(st, 999999999), "");
+	assert_false(kl_strtab_failed(st));
+	kl_strtab_free(st);
+}
+
+/*
+ * A small profile:
+ *   loc0 (addr 0x10, lines: inlined "inl" at a.go:5 into "main.work" a.go:10)
+ *   loc1 ("main.main" b.go:3)
+ *   loc2 (no lines, mapping /lib/libc.so.6)
+ *   samples: [loc0, loc1] = 5, [loc2, loc1] = 3, [loc1] = 2 (label k=v)
+ */
+static struct kl_profile *small_profile(void)
+{
+	struct kl_profile *p = kl_profile_new();
+	struct kl_function f = { 0 };
+	struct kl_mapping m = { 0 };
+	struct kl_location loc = { 0 };
+	struct kl_line lines[2];
+	struct kl_label lb = { 0 };
+	uint32_t s1[] = { 0, 1 }, s2[] = { 2, 1 }, s3[] = { 1 };
+	int64_t v;
+
+	kl_profile_add_sample_type(p, kl_profile_cstr(p, "samples"), kl_profile_cstr(p, "count"));
+	f.id = 1;
+	f.name = kl_profile_cstr(p, "inl");
+	f.filename = kl_profile_cstr(p, "/src//a.go");
+	kl_profile_add_function(p, &f);
+	f.id = 2;
+	f.name = kl_profile_cstr(p, "main.work");
+	kl_profile_add_function(p, &f);
+	f.id = 3;
+	f.name = kl_profile_cstr(p, "main.main");
+	f.filename = kl_profile_cstr(p, "b.go");
+	kl_profile_add_function(p, &f);
+	m.id = 1;
+	m.filename = kl_profile_cstr(p, "/lib/libc.so.6");
+	kl_profile_add_mapping(p, &m);
+
+	loc.id = 1;
+	loc.address = 0x10;
+	lines[0] = (struct kl_line){ .function = 0, .line = 5 };
+	lines[1] = (struct kl_line){ .function = 1, .line = 10 };
+	kl_profile_add_location(p, &loc, lines, 2);
+	loc.id = 2;
+	loc.address = 0x20;
+	lines[0] = (struct kl_line){ .function = 2, .line = 3 };
+	kl_profile_add_location(p, &loc, lines, 1);
+	loc.id = 3;
+	loc.address = 0x30;
+	loc.mapping = 1;
+	kl_profile_add_location(p, &loc, NULL, 0);
+
+	v = 5;
+	kl_profile_add_sample(p, s1, 2, &v, NULL, 0);
+	v = 3;
+	kl_profile_add_sample(p, s2, 2, &v, NULL, 0);
+	v = 2;
+	lb.key = kl_profile_cstr(p, "k");
+	lb.str = kl_profile_cstr(p, "v");
+	kl_profile_add_sample(p, s3, 1, &v, &lb, 1);
+	assert_false(kl_profile_failed(p));
+	assert_int_equal(kl_profile_validate(p, NULL), 0);
+	return p;
+}
+
+/* Joins the names of sample i's stack (leaf first) with '|'. */
+static void stack_string(const struct kl_view *v, uint32_t i, char *out, size_t cap)
+{
+	uint32_t buf[16];
+	uint32_t n = kl_view_stack(v, i, buf, NULL);
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (uint32_t j = 0; j < n; j++)
+		used += (size_t)snprintf(out + used, cap - used, "%s%s", j ? "|" : "",
+					 kl_strtab_get(v->names, buf[j]));
+}
+
+static void check_view(const struct kl_profile *p, const struct kl_view_opts *o,
+		       const char *want0, const char *want1, const char *want2)
+{
+	struct kl_strtab *names = kl_strtab_new();
+	struct kl_view v;
+	char got[256];
+
+	assert_int_equal(kl_view_init(&v, p, o, names, NULL), 0);
+	stack_string(&v, 0, got, sizeof(got));
+	assert_string_equal(got, want0);
+	stack_string(&v, 1, got, sizeof(got));
+	assert_string_equal(got, want1);
+	stack_string(&v, 2, got, sizeof(got));
+	assert_string_equal(got, want2);
+	kl_view_release(&v);
+	kl_strtab_free(names);
+}
+
+static void test_view_granularity(void **state)
+{
+	struct kl_profile *p = small_profile();
+	struct kl_view_opts o = { 0 };
+
+	(void)state;
+	o.granularity = KL_GRAN_FUNCTIONS;
+	check_view(p, &o, "inl|main.work|main.main", "[libc.so.6]|main.main", "main.main");
+	o.granularity = KL_GRAN_LINES;
+	check_view(p, &o, "inl /src/a.go:5|main.work /src/a.go:10|main.main b.go:3",
+		   "[libc.so.6]|main.main b.go:3", "main.main b.go:3");
+	o.granularity = KL_GRAN_FILES;
+	check_view(p, &o, "/src/a.go|/src/a.go|b.go", "[libc.so.6]|b.go", "b.go");
+	o.granularity = KL_GRAN_ADDRESSES;
+	check_view(p, &o,
+		   "0000000000000010 inl /src/a.go:5|0000000000000010 main.work /src/a.go:10|"
+		   "0000000000000020 main.main b.go:3",
+		   "0000000000000030 [libc.so.6]|0000000000000020 main.main b.go:3",
+		   "0000000000000020 main.main b.go:3");
+	o.granularity = KL_GRAN_FUNCTIONS;
+	o.no_inlines = true;
+	check_view(p, &o, "main.work|main.main", "[libc.so.6]|main.main", "main.main");
+	kl_profile_free(p);
+}
+
+static void check_filter(const struct kl_profile *p, const struct kl_filter_opts *fo,
+			 const char *want0, const char *want1, const char *want2)
+{
+	struct kl_filter *f;
+	struct kl_view_opts o = { 0 };
+
+	assert_int_equal(kl_filter_new(fo, &f, NULL), 0);
+	o.filter = f;
+	check_view(p, &o, want0, want1, want2);
+	kl_filter_free(f);
+}
+
+static void test_filters(void **state)
+{
+	struct kl_profile *p = small_profile();
+	struct kl_filter_opts fo;
+	struct kl_filter *f;
+	struct kl_err err;
+
+	(void)state;
+	memset(&fo, 0, sizeof(fo));
+	fo.focus = "work";	/* only sample 0 has main.work */
+	check_filter(p, &fo, "inl|main.work|main.main", "", "");
+	fo.focus = "libc";	/* matches the mapping file */
+	check_filter(p, &fo, "", "[libc.so.6]|main.main", "");
+	fo.focus = NULL;
+	fo.ignore = "a\\.go";	/* matches a file name */
+	check_filter(p, &fo, "", "[libc.so.6]|main.main", "main.main");
+	fo.ignore = NULL;
+	fo.hide = "^inl$";
+	check_filter(p, &fo, "main.work|main.main", "[libc.so.6]|main.main", "main.main");
+	fo.hide = "main";	/* sample 2 loses every frame and is dropped */
+	check_filter(p, &fo, "inl", "[libc.so.6]", "");
+	fo.hide = NULL;
+	fo.show = "main\\.";
+	check_filter(p, &fo, "main.work|main.main", "main.main", "main.main");
+	fo.show = NULL;
+	fo.tagfocus = "k=v";
+	check_filter(p, &fo, "", "", "main.main");
+	fo.tagfocus = "k:v";
+	check_filter(p, &fo, "", "", "main.main");
+	fo.tagfocus = NULL;
+	fo.tagignore = "k=v";
+	check_filter(p, &fo, "inl|main.work|main.main", "[libc.so.6]|main.main", "");
+
+	memset(&fo, 0, sizeof(fo));
+	fo.focus = "(unclosed";
+	assert_int_equal(kl_filter_new(&fo, &f, &err), -KL_EREGEX);
+	assert_non_null(strstr(err.msg, "-focus"));
+	kl_profile_free(p);
+}
+
+static void test_tree(void **state)
+{
+	struct kl_profile *p = small_profile();
+	struct kl_view_opts o = { 0 };
+	struct kl_tree *t = kl_tree_new(NULL, 1);
+	struct kl_view v;
+	uint32_t main_name, mm, w, other;
+
+	(void)state;
+	assert_non_null(t);
+	assert_int_equal(kl_view_init(&v, p, &o, t->names, NULL), 0);
+	assert_int_equal(kl_tree_add_view(t, &v, 0, false), 0);
+	assert_int_equal(kl_tree_sort(t), 0);
+	/* total -> main.main -> {[libc.so.6] 3, main.work -> inl 5}, main.main self 2 */
+	assert_int_equal(t->nodes[0].total[0], 10);
+	main_name = (uint32_t)kl_strtab_find(t->names, "main.main", 9);
+	mm = kl_tree_child(t, 0, main_name);
+	assert_int_not_equal(mm, KL_TREE_NONE);
+	assert_int_equal(t->nodes[mm].total[0], 10);
+	assert_int_equal(t->nodes[mm].self[0], 2);
+	/* children sorted by name: "[libc.so.6]" < "main.work" */
+	assert_string_equal(kl_tree_name(t, t->nodes[mm].first_child), "[libc.so.6]");
+	w = t->nodes[t->nodes[mm].first_child].next_sibling;
+	assert_string_equal(kl_tree_name(t, w), "main.work");
+	assert_int_equal(t->nodes[w].total[0], 5);
+	assert_int_equal(kl_tree_max_self(t, 0), 5);
+	assert_int_equal(kl_tree_depth(t), 3);
+
+	/* keep 3 nodes: total, main.main, main.work; the libc and inl go to "other" */
+	assert_int_equal(kl_tree_truncate(t, 3), 0);
+	mm = kl_tree_child(t, 0, main_name);
+	other = (uint32_t)kl_strtab_find(t->names, "other", 5);
+	assert_int_equal(t->nodes[kl_tree_child(t, mm, other)].total[0], 3);
+	w = kl_tree_child(t, mm, (uint32_t)kl_strtab_find(t->names, "main.work", 9));
+	assert_int_equal(t->nodes[w].total[0], 5);
+	assert_int_equal(t->nodes[kl_tree_child(t, w, other)].self[0], 5);
+	assert_int_equal(t->nodes[0].total[0], 10);
+	kl_view_release(&v);
+	kl_tree_free(t);
+	kl_profile_free(p);
+}
+
+static void test_tree_prune_and_diff(void **state)
+{
+	struct kl_tree *t = kl_tree_new(NULL, 2);
+	uint32_t a = kl_strtab_intern_cstr(t->names, "a"), b = kl_strtab_intern_cstr(t->names, "b");
+	uint32_t c = kl_strtab_intern_cstr(t->names, "c");
+	uint32_t ab[] = { a, b }, ac[] = { a, c };
+	uint32_t na;
+
+	(void)state;
+	assert_int_equal(kl_tree_add_stack(t, ab, 2, 100, 0, true), 0);
+	assert_int_equal(kl_tree_add_stack(t, ac, 2, 1, 0, true), 0);
+	assert_int_equal(kl_tree_add_stack(t, ab, 2, 50, 1, true), 0);
+	assert_int_equal(kl_tree_add_stack(t, ac, 2, 50, 1, true), 0);
+	kl_tree_normalize(t);	/* right total 100 -> 101 */
+	assert_int_equal(t->nodes[0].total[1], 101);
+	na = kl_tree_child(t, 0, a);
+	assert_int_equal(t->nodes[kl_tree_child(t, na, c)].total[1], 51);
+	/* prune below 10 in both columns: nothing goes (c has 51 on the right) */
+	assert_int_equal(kl_tree_prune(t, 10), 0);
+	na = kl_tree_child(t, 0, a);
+	assert_int_not_equal(kl_tree_child(t, na, c), KL_TREE_NONE);
+	assert_int_equal(kl_tree_prune(t, 60), 0);
+	na = kl_tree_child(t, 0, a);
+	assert_int_equal(kl_tree_child(t, na, c), KL_TREE_NONE);
+	assert_int_equal(t->nodes[na].self[0], 1);
+	assert_int_equal(t->nodes[na].self[1], 51);
+	kl_tree_free(t);
+}
+
+static void test_sample_index(void **state)
+{
+	struct kl_profile *p = kl_profile_new();
+	struct kl_err err;
+
+	(void)state;
+	kl_profile_add_sample_type(p, kl_profile_cstr(p, "alloc_space"), kl_profile_cstr(p, "bytes"));
+	kl_profile_add_sample_type(p, kl_profile_cstr(p, "inuse_space"), kl_profile_cstr(p, "bytes"));
+	assert_int_equal(kl_profile_sample_index(p, NULL, NULL), 1);
+	p->default_sample_type = kl_profile_cstr(p, "alloc_space");
+	assert_int_equal(kl_profile_sample_index(p, "", NULL), 0);
+	assert_int_equal(kl_profile_sample_index(p, "inuse_space", NULL), 1);
+	assert_int_equal(kl_profile_sample_index(p, "1", NULL), 1);
+	assert_int_equal(kl_profile_sample_index(p, "nope", &err), -KL_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "alloc_space, inuse_space"));
+	kl_profile_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strtab),
+		cmocka_unit_test(test_view_granularity),
+		cmocka_unit_test(test_filters),
+		cmocka_unit_test(test_tree),
+		cmocka_unit_test(test_tree_prune_and_diff),
+		cmocka_unit_test(test_sample_index),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
