@@ -68,7 +68,10 @@ void kl_buf_addstr(struct kl_buf *b, const char *s)
 
 void kl_buf_addch(struct kl_buf *b, char c)
 {
-	if (b->len + 1 < b->cap && !b->error) {
+	size_t limit = b->limit ? b->limit : DEFAULT_LIMIT;
+
+	/* fast path: room in the allocation and under the ceiling */
+	if (b->len + 1 < b->cap && b->len < limit && !b->error) {
 		b->data[b->len++] = c;
 		b->data[b->len] = '\0';
 		return;

@@ -222,7 +222,7 @@ int kl_profile_sample_index(const struct kl_profile *p, const char *name, struct
 		if (strcmp(kl_profile_sget(p, p->sample_types[i].type), name) == 0)
 			return (int)i;
 	}
-	/* pprof accepts the legacy "sample_index=inuse" style prefix too */
+	/* not found: list the valid names in the message */
 	for (uint32_t i = 0; i < p->nsample_types && used < sizeof(list); i++) {
 		int n = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
 				 kl_profile_sget(p, p->sample_types[i].type));
