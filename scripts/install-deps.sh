@@ -10,8 +10,12 @@ PACKAGES=(
 	libprotobuf-c-dev protobuf-c-compiler
 	zlib1g-dev libzstd-dev libjansson-dev libpcre2-dev libcurl4-openssl-dev
 	libxxhash-dev libcmocka-dev
-	zstd golang-go
+	zstd golang-go python3
 )
+
+# node runs the flame graph viewer's tests; any node >= 18 will do, so
+# Debian's nodejs is installed only when no node is on the PATH
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,1 +1,1116 @@
-// placeholder; replaced by the flame graph viewer
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * flamegraph.js - Kiln's flame graph viewer: one plain script, no framework,
+ * no build step, no network. Used as is by `kiln flame -o x.html` (inlined
+ * into the page) and by Kiln's web UI.
+ *
+ * It reads flamebearer JSON (Pyroscope's format: "single" with 4 ints per
+ * node, "double" diff with 7) and exposes, on window.KilnFlame (or
+ * module.exports under Node):
+ *
+ *   FlameData   the decoded profile: flat typed arrays, one entry per node,
+ *               grouped by level and sorted by x, with parent links
+ *   FlameGraph  the canvas view: icicle/flame, zoom, hover tooltip, search,
+ *               colours by package or by diff, highlight; events onHover,
+ *               onClick, onContextMenu, onZoom
+ *   FlameTable  the sortable table of functions (self, total), filtered by
+ *               the graph's search
+ *   FlameView   graph + table + toolbar (search, reset, mode, colours,
+ *               breadcrumbs, diff legend) in one container
+ *   format      value formatting by unit (time, bytes, counts)
+ *
+ * Typical use: new KilnFlame.FlameView(div, {title: 'CPU'}).setData(json);
+ * or, for just the canvas: var g = new KilnFlame.FlameGraph(div);
+ * g.setData(json); g.onClick = function (info) { ... }; g.search('^net/');
+ *
+ * The colour rules match src/render/render_util.c so that SVG and HTML
+ * pictures of one profile look alike. Sections: formatting, colours, data,
+ * graph, table, view.
+ */
+(function (global) {
+	'use strict';
+
+	/* ---- formatting ------------------------------------------------- */
+
+	function grouped(v) {
+		var s = String(Math.round(Math.abs(v))), out = '';
+		while (s.length > 3) {
+			out = ',' + s.slice(-3) + out;
+			s = s.slice(0, -3);
+		}
+		return (v < 0 ? '-' : '') + s + out;
+	}
+
+	function scaled(v, base, units) {
+		var a = Math.abs(v), i = 0;
+		while (a >= base && i < units.length - 1) {
+			a /= base;
+			v /= base;
+			i++;
+		}
+		return (i === 0 ? String(v) : v.toFixed(2)) + ' ' + units[i];
+	}
+
+	/*
+	 * Formats value v of a profile whose unit is units ("nanoseconds",
+	 * "bytes", "samples", "objects", ...). Pyroscope's CPU profiles say
+	 * "samples" with sampleRate 1e9: those are nanoseconds too.
+	 */
+	function format(v, units, sampleRate) {
+		units = units || 'samples';
+		if (/nanoseconds$/.test(units) || (units === 'samples' && sampleRate === 1e9))
+			return scaled(v, 1000, ['ns', 'us', 'ms', 's']);
+		if (units === 'bytes')
+			return scaled(v, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB']);
+		return grouped(v) + ' ' + units;
+	}
+
+	function pct(part, whole) {
+		if (!(whole > 0))
+			return '0.00%';
+		return (100 * part / whole).toFixed(2) + '%';
+	}
+
+	function escapeRegExp(s) {
+		return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+	}
+
+	/* A regex from what the user typed: a regex if it compiles, else the literal text. */
+	function makeMatcher(q) {
+		if (q instanceof RegExp)
+			return q;
+		try {
+			return new RegExp(q, 'i');
+		} catch (e) {
+			return new RegExp(escapeRegExp(q), 'i');
+		}
+	}
+
+	/* ---- colours (mirror of render_util.c) ---------------------------- */
+
+	var encoder = typeof TextEncoder !== 'undefined' ? new TextEncoder() : null;
+
+	/* The part of a frame name that decides its colour (render_package_len). */
+	function packageOf(name) {
+		var lim = name.length, slash = 0, i, c;
+		if (/_\[k\]$/.test(name))
+			return '[kernel]';
+		if (name.charAt(0) === '[') {
+			i = name.indexOf(']');
+			return i >= 0 ? name.slice(0, i + 1) : name;
+		}
+		for (i = 0; i < name.length; i++) {
+			c = name.charAt(i);
+			if (c === '(' || c === '<' || c === ' ') {
+				lim = i;
+				break;
+			}
+		}
+		i = name.indexOf('::');
+		if (i >= 0 && i + 1 < lim)
+			return i ? name.slice(0, i) : name.slice(0, lim || name.length);
+		for (i = 0; i < lim; i++) {
+			if (name.charAt(i) === '/')
+				slash = i + 1;
+		}
+		for (i = slash; i < lim; i++) {
+			if (name.charAt(i) === '.')
+				return i ? name.slice(0, i) : name.slice(0, lim);
+		}
+		if (lim < name.length && lim > 0 && name.charAt(lim - 1) === '.')
+			return name.slice(0, lim - 1);
+		return lim ? name.slice(0, lim) : name;
+	}
+
+	/* FNV-1a over the UTF-8 bytes, as in C. */
+	function hashName(s) {
+		var h = 2166136261, bytes = encoder ? encoder.encode(s) : null, i, n;
+		n = bytes ? bytes.length : s.length;
+		for (i = 0; i < n; i++) {
+			h ^= bytes ? bytes[i] : s.charCodeAt(i) & 0xff;
+			h = Math.imul(h, 16777619) >>> 0;
+		}
+		return h >>> 0;
+	}
+
+	function warmColor(key) {
+		var h = hashName(key);
+		var v1 = (h & 0xff) / 255, v2 = ((h >>> 8) & 0xff) / 255, v3 = ((h >>> 16) & 0xff) / 255;
+		return 'rgb(' + Math.round(205 + 50 * v3) + ',' + Math.round(230 * v1) + ',' +
+			Math.round(55 * v2) + ')';
+	}
+
+	var DIFF_EPS = 1e-9;
+
+	/* d: change of share (new - base); scale: the change drawn at full colour. */
+	function diffColor(d, scale) {
+		var t, c;
+		if (d > -DIFF_EPS && d < DIFF_EPS)
+			return 'rgb(220,220,220)';
+		t = Math.min(1, Math.abs(d) / scale);
+		c = Math.round(220 - 200 * t);
+		return d > 0 ? 'rgb(255,' + c + ',' + c + ')' : 'rgb(' + c + ',' + c + ',255)';
+	}
+
+	var MATCH_COLOR = 'rgb(230,0,230)';
+
+	/* ---- data ---------------------------------------------------------- */
+
+	var MAX_NODES = 20000000;
+
+	/*
+	 * Decodes flamebearer JSON: either the whole response ({flamebearer,
+	 * metadata, leftTicks, rightTicks}) or the inner flamebearer object with
+	 * an optional second argument for the metadata. Throws on bad input.
+	 *
+	 * Nodes are numbered level by level, left to right: the nodes of level d
+	 * are levelStart[d] .. levelStart[d+1]-1, sorted by x. For a diff a
+	 * node's x and w are in combined ticks (base + new), as Pyroscope draws
+	 * them, and lt/ls/rt/rs hold the two sides.
+	 */
+	function FlameData(json, metadata) {
+		var fb = json && json.flamebearer ? json.flamebearer : json;
+		var meta = metadata || (json && json.metadata) || {};
+		var levels, names, step, n = 0, d, j, k, row, i;
+
+		if (!fb || !Array.isArray(fb.levels) || !Array.isArray(fb.names))
+			throw new Error('not flamebearer JSON: levels and names are required');
+		levels = fb.levels;
+		names = fb.names;
+		this.format = meta.format || fb.format || 'single';
+		this.double = this.format === 'double';
+		step = this.double ? 7 : 4;
+		for (d = 0; d < levels.length; d++) {
+			if (!Array.isArray(levels[d]) || levels[d].length % step)
+				throw new Error('flamebearer: level ' + d + ' is not a list of ' + step + '-int nodes');
+			n += levels[d].length / step;
+			if (n > MAX_NODES)
+				throw new Error('flamebearer: more than ' + MAX_NODES + ' nodes');
+		}
+		this.names = names.map(function (s) { return String(s); });
+		this.units = meta.units || 'samples';
+		this.sampleRate = +meta.sampleRate || 0;
+		this.name = meta.name || '';
+		this.n = n;
+		this.levels = levels.length;
+		this.levelStart = new Int32Array(levels.length + 1);
+		this.x = new Float64Array(n);
+		this.w = new Float64Array(n);
+		this.self = new Float64Array(n);
+		this.nameIdx = new Int32Array(n);
+		this.depth = new Int32Array(n);
+		this.parent = new Int32Array(n);
+		if (this.double) {
+			this.lt = new Float64Array(n);
+			this.ls = new Float64Array(n);
+			this.rt = new Float64Array(n);
+			this.rs = new Float64Array(n);
+		}
+		k = 0;
+		for (d = 0; d < levels.length; d++) {
+			var lx = 0, rx = 0;
+			row = levels[d];
+			this.levelStart[d] = k;
+			for (j = 0; j < row.length; j += step, k++) {
+				var nm = row[j + step - 1] | 0;
+				this.nameIdx[k] = nm >= 0 && nm < names.length ? nm : -1;
+				this.depth[k] = d;
+				if (this.double) {
+					lx += num(row[j]);
+					rx += num(row[j + 3]);
+					this.lt[k] = num(row[j + 1]);
+					this.ls[k] = num(row[j + 2]);
+					this.rt[k] = num(row[j + 4]);
+					this.rs[k] = num(row[j + 5]);
+					this.x[k] = lx + rx;
+					this.w[k] = this.lt[k] + this.rt[k];
+					this.self[k] = this.ls[k] + this.rs[k];
+					lx += this.lt[k];
+					rx += this.rt[k];
+				} else {
+					lx += num(row[j]);
+					this.x[k] = lx;
+					this.w[k] = num(row[j + 1]);
+					this.self[k] = num(row[j + 2]);
+					lx += this.w[k];
+				}
+			}
+		}
+		this.levelStart[levels.length] = k;
+		this.numTicks = n ? this.w[0] : 0;
+		this.leftTicks = this.double ? (+json.leftTicks || (n ? this.lt[0] : 0)) : this.numTicks;
+		this.rightTicks = this.double ? (+json.rightTicks || (n ? this.rt[0] : 0)) : 0;
+		this._link();
+		this._diffScale();
+	}
+
+	function num(v) {
+		v = +v;
+		return isFinite(v) && v > 0 ? v : 0;
+	}
+
+	FlameData.prototype = {
+		/* Parents by a merge of each level with the one above (both sorted by x). */
+		_link: function () {
+			var d, i, p, pend;
+			if (this.n)
+				this.parent[0] = -1;
+			for (d = 1; d < this.levels; d++) {
+				p = this.levelStart[d - 1];
+				pend = this.levelStart[d];
+				for (i = this.levelStart[d]; i < this.levelStart[d + 1]; i++) {
+					while (p + 1 < pend && this.x[p] + this.w[p] < this.x[i] + this.w[i])
+						p++;
+					this.parent[i] = p < pend ? p : 0;
+				}
+			}
+			/* children as linked lists, in x order (for the table's walk) */
+			this.firstChild = new Int32Array(this.n).fill(-1);
+			this.nextSibling = new Int32Array(this.n).fill(-1);
+			for (i = this.n - 1; i > 0; i--) {
+				p = this.parent[i];
+				this.nextSibling[i] = this.firstChild[p];
+				this.firstChild[p] = i;
+			}
+		},
+
+		/* Change of share of the total for node i (diffs): new - base. */
+		change: function (i) {
+			var b = this.leftTicks > 0 ? this.lt[i] / this.leftTicks : 0;
+			var a = this.rightTicks > 0 ? this.rt[i] / this.rightTicks : 0;
+			return a - b;
+		},
+
+		_diffScale: function () {
+			var m = 0, i, c;
+			if (this.double) {
+				for (i = 0; i < this.n; i++) {
+					c = Math.abs(this.change(i));
+					if (c > m)
+						m = c;
+				}
+			}
+			this.diffScale = Math.max(m, 0.005);
+		},
+
+		nameOf: function (i) {
+			var k = this.nameIdx[i];
+			return k >= 0 ? this.names[k] : '?';
+		},
+
+		/* Node i in level d covering tick, or -1 (binary search). */
+		find: function (d, tick) {
+			var lo, hi, mid;
+			if (d < 0 || d >= this.levels)
+				return -1;
+			lo = this.levelStart[d];
+			hi = this.levelStart[d + 1] - 1;
+			while (lo <= hi) {
+				mid = (lo + hi) >> 1;
+				if (this.x[mid] + this.w[mid] <= tick)
+					lo = mid + 1;
+				else if (this.x[mid] > tick)
+					hi = mid - 1;
+				else
+					return mid;
+			}
+			return -1;
+		},
+
+		/* First node of level d whose right edge is past tick. */
+		firstAfter: function (d, tick) {
+			var lo = this.levelStart[d], hi = this.levelStart[d + 1], mid;
+			while (lo < hi) {
+				mid = (lo + hi) >> 1;
+				if (this.x[mid] + this.w[mid] <= tick)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			return lo;
+		},
+
+		/* Path from the root to node i, root first. */
+		path: function (i) {
+			var out = [];
+			for (; i >= 0; i = this.parent[i])
+				out.push(i);
+			return out.reverse();
+		},
+
+		formatValue: function (v) {
+			return format(v, this.units, this.sampleRate);
+		},
+
+		/* Everything a tooltip, a table or an event handler wants about node i. */
+		info: function (i) {
+			var p = this.parent[i], o = {
+				index: i,
+				name: this.nameOf(i),
+				depth: this.depth[i],
+				self: this.self[i],
+				total: this.w[i],
+				percentOfTotal: this.numTicks > 0 ? 100 * this.w[i] / this.numTicks : 0,
+				percentOfParent: p >= 0 && this.w[p] > 0 ? 100 * this.w[i] / this.w[p] : 100,
+			};
+			if (this.double) {
+				o.baseSelf = this.ls[i];
+				o.baseTotal = this.lt[i];
+				o.newSelf = this.rs[i];
+				o.newTotal = this.rt[i];
+				o.change = 100 * this.change(i);
+			}
+			return o;
+		},
+
+		/*
+		 * Per-function rows: self summed over all nodes of a name, total
+		 * summed over the outermost nodes of a name on each path (so that
+		 * recursion is not counted twice).
+		 */
+		functions: function () {
+			var nn = this.names.length, onPath = new Int32Array(nn + 1);
+			var self = new Float64Array(nn + 1), total = new Float64Array(nn + 1);
+			var ls, lt, rs, rt, stack = [], rows = [], i, k, c, used = new Uint8Array(nn + 1);
+			if (this.double) {
+				ls = new Float64Array(nn + 1);
+				lt = new Float64Array(nn + 1);
+				rs = new Float64Array(nn + 1);
+				rt = new Float64Array(nn + 1);
+			}
+			if (!this.n)
+				return rows;
+			/* the root is not a function: walk its children */
+			for (c = this.firstChild[0]; c >= 0; c = this.nextSibling[c])
+				stack.push(c);
+			while (stack.length) {
+				i = stack.pop();
+				if (i < 0) {
+					onPath[this.nameIdx[~i] + 1]--;
+					continue;
+				}
+				k = this.nameIdx[i] + 1;
+				used[k] = 1;
+				self[k] += this.self[i];
+				if (this.double) {
+					ls[k] += this.ls[i];
+					rs[k] += this.rs[i];
+				}
+				if (!onPath[k]) {
+					total[k] += this.w[i];
+					if (this.double) {
+						lt[k] += this.lt[i];
+						rt[k] += this.rt[i];
+					}
+				}
+				onPath[k]++;
+				stack.push(~i);
+				for (c = this.firstChild[i]; c >= 0; c = this.nextSibling[c])
+					stack.push(c);
+			}
+			for (k = 0; k <= nn; k++) {
+				if (!used[k])
+					continue;
+				var r = { name: k ? this.names[k - 1] : '?', self: self[k], total: total[k] };
+				if (this.double) {
+					r.baseSelf = ls[k];
+					r.baseTotal = lt[k];
+					r.newSelf = rs[k];
+					r.newTotal = rt[k];
+					r.change = 100 * ((this.rightTicks > 0 ? rt[k] / this.rightTicks : 0) -
+						(this.leftTicks > 0 ? lt[k] / this.leftTicks : 0));
+				}
+				rows.push(r);
+			}
+			return rows;
+		},
+
+		/*
+		 * Marks nodes whose name matches re (matched[i] = 1) and returns the
+		 * share of the total they cover, nested matches counted once.
+		 */
+		match: function (re, matched) {
+			var covered = new Uint8Array(this.n), sum = 0, i, p, k;
+			/* test each distinct name once: 0 = not yet, 1 = no, 2 = yes */
+			var byName = new Uint8Array(this.names.length + 1);
+			for (i = 0; i < this.n; i++) {
+				k = this.nameIdx[i] + 1;
+				if (!byName[k])
+					byName[k] = re.test(this.nameOf(i)) ? 2 : 1;
+				matched[i] = i > 0 && byName[k] === 2 ? 1 : 0;
+				p = this.parent[i];
+				if (matched[i] && !(p >= 0 && covered[p]))
+					sum += this.w[i];
+				covered[i] = matched[i] || (p >= 0 && covered[p]) ? 1 : 0;
+			}
+			return this.numTicks > 0 ? sum / this.numTicks : 0;
+		},
+	};
+
+	/* ---- graph --------------------------------------------------------- */
+
+	/*
+	 * new FlameGraph(el, opts): el is a <canvas> or an element to put one in.
+	 * opts: mode 'flame' (root at the bottom, default) or 'icicle',
+	 * colorBy 'package' (default), 'name' or 'diff' (default for diffs),
+	 * rowHeight (18), font, minPx (0.5: narrower frames are not drawn),
+	 * tooltip (true).
+	 */
+	function FlameGraph(el, opts) {
+		var self = this;
+		opts = opts || {};
+		this.opts = {
+			mode: opts.mode === 'icicle' ? 'icicle' : 'flame',
+			colorBy: opts.colorBy || null,
+			rowHeight: opts.rowHeight || 18,
+			font: opts.font || '12px ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace',
+			minPx: opts.minPx === undefined ? 0.5 : opts.minPx,
+			tooltip: opts.tooltip !== false,
+		};
+		if (el.tagName && el.tagName.toUpperCase() === 'CANVAS') {
+			this.canvas = el;
+		} else {
+			this.canvas = document.createElement('canvas');
+			el.appendChild(this.canvas);
+		}
+		this.container = this.canvas.parentNode;
+		if (this.container && this.container.classList)
+			this.container.classList.add('kfg-graph');
+		this.canvas.classList.add('kfg-canvas');
+		this.ctx = this.canvas.getContext('2d');
+		this.data = null;
+		this.zoomed = 0;
+		this.query = '';
+		this.matched = null;
+		this.matchedShare = 0;
+		this.highlighted = null;
+		this.hovered = -1;
+		this.onHover = null;
+		this.onClick = null;
+		this.onContextMenu = null;
+		this.onZoom = null;
+		this._colors = [];
+		this._textW = null;
+		if (this.opts.tooltip && this.container) {
+			this.tooltip = document.createElement('div');
+			this.tooltip.className = 'kfg-tooltip';
+			this.tooltip.style.display = 'none';
+			this.container.appendChild(this.tooltip);
+		}
+		this._listeners = [];
+		this._listen(this.canvas, 'mousemove', function (e) { self._move(e); });
+		this._listen(this.canvas, 'mouseleave', function () { self._leave(); });
+		this._listen(this.canvas, 'click', function (e) { self._click(e); });
+		this._listen(this.canvas, 'contextmenu', function (e) { self._context(e); });
+		if (typeof ResizeObserver !== 'undefined' && this.container) {
+			this._resize = new ResizeObserver(function () { self.render(); });
+			this._resize.observe(this.container);
+		} else if (typeof window !== 'undefined') {
+			this._listen(window, 'resize', function () { self.render(); });
+		}
+	}
+
+	FlameGraph.prototype = {
+		_listen: function (target, type, fn) {
+			target.addEventListener(type, fn);
+			this._listeners.push([target, type, fn]);
+		},
+
+		/* Removes listeners and the elements this graph added. */
+		destroy: function () {
+			this._listeners.forEach(function (l) { l[0].removeEventListener(l[1], l[2]); });
+			this._listeners = [];
+			if (this._resize)
+				this._resize.disconnect();
+			if (this.tooltip && this.tooltip.parentNode)
+				this.tooltip.parentNode.removeChild(this.tooltip);
+		},
+
+		/* Shows a profile: flamebearer JSON or a FlameData. Resets zoom and search. */
+		setData: function (fb, metadata) {
+			this.data = fb instanceof FlameData ? fb : new FlameData(fb, metadata);
+			this.zoomed = 0;
+			this.highlighted = null;
+			this._colors = [];
+			this._textW = new Float32Array(this.data.names.length).fill(-1);
+			if (this.query)
+				this.search(this.query);
+			else
+				this.matched = null;
+			this.render();
+			return this;
+		},
+
+		setMode: function (mode) {
+			this.opts.mode = mode === 'icicle' ? 'icicle' : 'flame';
+			this.render();
+		},
+
+		/* 'package', 'name' or 'diff'. */
+		setColorBy: function (by) {
+			this.opts.colorBy = by;
+			this._colors = [];
+			this.render();
+		},
+
+		colorBy: function () {
+			if (this.opts.colorBy)
+				return this.opts.colorBy === 'diff' && !this.data.double ? 'package' : this.opts.colorBy;
+			return this.data && this.data.double ? 'diff' : 'package';
+		},
+
+		/* Zooms to a node (index or info object); 0 or reset() shows all. */
+		zoomTo: function (node) {
+			var i = typeof node === 'object' && node ? node.index : node;
+			if (!this.data || !(i >= 0 && i < this.data.n))
+				i = 0;
+			this.zoomed = i;
+			this.render();
+			if (this.onZoom)
+				this.onZoom(this.data.info(i), this.breadcrumbs());
+		},
+
+		reset: function () {
+			this.zoomTo(0);
+		},
+
+		/* The zoomed node's path from the root, as info objects. */
+		breadcrumbs: function () {
+			var d = this.data;
+			return d ? d.path(this.zoomed).map(function (i) { return d.info(i); }) : [];
+		},
+
+		/*
+		 * Highlights frames whose name matches q (a regex, or literal text if
+		 * it is not one) and returns the share of the total they cover, in
+		 * [0, 1]. An empty q clears the search.
+		 */
+		search: function (q) {
+			this.query = q || '';
+			this.matchedShare = 0;
+			if (!this.query || !this.data) {
+				this.matched = null;
+			} else {
+				this.matcher = makeMatcher(this.query);
+				this.matched = new Uint8Array(this.data.n);
+				this.matchedShare = this.data.match(this.matcher, this.matched);
+			}
+			this.render();
+			return this.matchedShare;
+		},
+
+		/*
+		 * Outlines frames: null clears; a node index, an array of indexes or
+		 * a function name (every node of that name).
+		 */
+		highlight: function (what) {
+			var d = this.data, set = null, i;
+			if (d && what !== null && what !== undefined) {
+				set = new Uint8Array(d.n);
+				if (typeof what === 'string') {
+					for (i = 0; i < d.n; i++)
+						set[i] = d.nameOf(i) === what ? 1 : 0;
+				} else {
+					[].concat(what).forEach(function (k) {
+						if (k >= 0 && k < d.n)
+							set[k] = 1;
+					});
+				}
+			}
+			this.highlighted = set;
+			this.render();
+		},
+
+		_color: function (i) {
+			var d = this.data, k, by = this.colorBy();
+			if (by === 'diff')
+				return diffColor(d.change(i), d.diffScale);
+			k = d.nameIdx[i] + 1;
+			if (this._colors[k] === undefined) {
+				var name = d.nameOf(i);
+				this._colors[k] = warmColor(by === 'name' ? name : packageOf(name));
+			}
+			return this._colors[k];
+		},
+
+		_size: function () {
+			var dpr = (typeof window !== 'undefined' && window.devicePixelRatio) || 1;
+			var cssW = this.canvas.clientWidth || (this.container && this.container.clientWidth) || 0;
+			var rows = this.data ? Math.max(this.data.levels, 1) : 1;
+			var cssH = rows * this.opts.rowHeight;
+			if (this.canvas.style)
+				this.canvas.style.height = cssH + 'px';
+			if (this.canvas.width !== Math.round(cssW * dpr) || this.canvas.height !== Math.round(cssH * dpr)) {
+				this.canvas.width = Math.round(cssW * dpr);
+				this.canvas.height = Math.round(cssH * dpr);
+			}
+			this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+			this.cssW = cssW;
+			this.cssH = cssH;
+		},
+
+		_y: function (depth) {
+			var h = this.opts.rowHeight;
+			return this.opts.mode === 'icicle' ? depth * h : (this.data.levels - 1 - depth) * h;
+		},
+
+		/* Truncates name to fit width px, with an ellipsis; '' if nothing fits. */
+		_fit: function (i, name, width) {
+			var ctx = this.ctx, k = this.data.nameIdx[i] + 1, full = this._textW[k], n, s;
+			if (full < 0 || full === undefined)
+				full = this._textW[k] = ctx.measureText(name).width;
+			if (full <= width)
+				return name;
+			n = Math.floor(name.length * width / full);
+			while (n > 1) {
+				s = name.slice(0, n - 1) + '\u2026';
+				if (ctx.measureText(s).width <= width)
+					return s;
+				n--;
+			}
+			return '';
+		},
+
+		/*
+		 * Draws everything. Frames narrower than minPx are skipped (their
+		 * descendants are narrower still), so the cost follows what is
+		 * visible, not the size of the profile.
+		 */
+		render: function () {
+			var d = this.data, ctx = this.ctx, h = this.opts.rowHeight;
+			var z, zx, zw, scale, zd, lv, i, end, x, w, y, label, px0;
+			if (!d || !ctx)
+				return;
+			this._size();
+			ctx.clearRect(0, 0, this.cssW, this.cssH);
+			if (!d.n || !this.cssW)
+				return;
+			z = this.zoomed;
+			zx = d.x[z];
+			zw = d.w[z] > 0 ? d.w[z] : 1;
+			zd = d.depth[z];
+			scale = this.cssW / zw;
+			ctx.font = this.opts.font;
+			ctx.textBaseline = 'middle';
+			for (lv = 0; lv < d.levels; lv++) {
+				y = this._y(lv);
+				i = d.firstAfter(lv, zx);
+				end = d.levelStart[lv + 1];
+				px0 = -1;
+				for (; i < end && d.x[i] < zx + zw; i++) {
+					w = d.w[i] * scale;
+					if (lv < zd) {
+						/* an ancestor of the zoomed node: full width, faded */
+						x = 0;
+						w = this.cssW;
+					} else {
+						x = (d.x[i] - zx) * scale;
+						if (w < this.opts.minPx)
+							continue;
+					}
+					/* many frames in one pixel column: draw one */
+					if (w < 1.5 && Math.floor(x) === px0)
+						continue;
+					px0 = Math.floor(x);
+					ctx.globalAlpha = lv < zd || (this.matched && !this.matched[i]) ? 0.55 : 1;
+					ctx.fillStyle = this.matched && this.matched[i] ? MATCH_COLOR : this._color(i);
+					ctx.fillRect(x, y, Math.max(w - 0.5, 0.5), h - 1);
+					if (this.highlighted && this.highlighted[i]) {
+						ctx.globalAlpha = 1;
+						ctx.lineWidth = 2;
+						ctx.strokeStyle = 'rgb(0,0,0)';
+						ctx.strokeRect(x + 1, y + 1, Math.max(w - 2.5, 0.5), h - 3);
+					}
+					if (w > 24) {
+						label = this._fit(i, d.nameOf(i), w - 6);
+						if (label) {
+							ctx.globalAlpha = 1;
+							ctx.fillStyle = this.matched && this.matched[i] ? '#fff' : '#000';
+							ctx.fillText(label, x + 3, y + h / 2);
+						}
+					}
+				}
+			}
+			ctx.globalAlpha = 1;
+		},
+
+		/* The node under a mouse event, or -1. */
+		nodeAt: function (e) {
+			var d = this.data, rect, px, py, lv, tick;
+			if (!d || !d.n || !this.cssW)
+				return -1;
+			rect = this.canvas.getBoundingClientRect();
+			px = e.clientX - rect.left;
+			py = e.clientY - rect.top;
+			lv = Math.floor(py / this.opts.rowHeight);
+			if (this.opts.mode !== 'icicle')
+				lv = d.levels - 1 - lv;
+			if (lv < 0 || lv >= d.levels || px < 0 || px > this.cssW)
+				return -1;
+			if (lv < d.depth[this.zoomed])
+				return d.path(this.zoomed)[lv];
+			tick = d.x[this.zoomed] + px / this.cssW * (d.w[this.zoomed] || 1);
+			return d.find(lv, tick);
+		},
+
+		/* Tooltip HTML for node i (text is escaped). */
+		tooltipHTML: function (i) {
+			var d = this.data, o = d.info(i), f = function (v) { return esc(d.formatValue(v)); };
+			var rows = [];
+			if (!d.double) {
+				rows.push(['Total', f(o.total) + ' (' + pct(o.total, d.numTicks) + ' of all, ' +
+					o.percentOfParent.toFixed(2) + '% of parent)']);
+				rows.push(['Self', f(o.self) + ' (' + pct(o.self, d.numTicks) + ')']);
+			} else {
+				rows.push(['Base', f(o.baseTotal) + ' (' + pct(o.baseTotal, d.leftTicks) + '), self ' + f(o.baseSelf)]);
+				rows.push(['New', f(o.newTotal) + ' (' + pct(o.newTotal, d.rightTicks) + '), self ' + f(o.newSelf)]);
+				rows.push(['Change', (o.change >= 0 ? '+' : '') + o.change.toFixed(2) + '% of total']);
+			}
+			return '<div class="kfg-tt-name">' + esc(o.name) + '</div><table>' +
+				rows.map(function (r) { return '<tr><th>' + r[0] + '</th><td>' + r[1] + '</td></tr>'; }).join('') +
+				'</table>';
+		},
+
+		_move: function (e) {
+			var i = this.nodeAt(e);
+			if (i !== this.hovered) {
+				this.hovered = i;
+				this.canvas.style.cursor = i >= 0 ? 'pointer' : 'default';
+				if (this.onHover)
+					this.onHover(i >= 0 ? this.data.info(i) : null, e);
+			}
+			if (!this.tooltip)
+				return;
+			if (i < 0) {
+				this.tooltip.style.display = 'none';
+				return;
+			}
+			this.tooltip.innerHTML = this.tooltipHTML(i);
+			this.tooltip.style.display = 'block';
+			var cr = this.container.getBoundingClientRect();
+			var lx = e.clientX - cr.left + 14, ly = e.clientY - cr.top + 14;
+			var tw = this.tooltip.offsetWidth, th = this.tooltip.offsetHeight;
+			if (lx + tw > cr.width)
+				lx = Math.max(0, e.clientX - cr.left - tw - 14);
+			if (ly + th > cr.height && e.clientY - cr.top - th - 14 > 0)
+				ly = e.clientY - cr.top - th - 14;
+			this.tooltip.style.left = lx + 'px';
+			this.tooltip.style.top = ly + 'px';
+		},
+
+		_leave: function () {
+			if (this.tooltip)
+				this.tooltip.style.display = 'none';
+			if (this.hovered >= 0 && this.onHover)
+				this.onHover(null, null);
+			this.hovered = -1;
+		},
+
+		/* A click zooms, unless an onClick handler returns false. */
+		_click: function (e) {
+			var i = this.nodeAt(e);
+			if (i < 0)
+				return;
+			if (this.onClick && this.onClick(this.data.info(i), e) === false)
+				return;
+			this.zoomTo(i === this.zoomed ? this.data.parent[i] : i);
+		},
+
+		_context: function (e) {
+			var i = this.nodeAt(e);
+			if (i < 0 || !this.onContextMenu)
+				return;
+			e.preventDefault();
+			this.onContextMenu(this.data.info(i), e);
+		},
+	};
+
+	function esc(s) {
+		return String(s).replace(/[&<>"']/g, function (c) {
+			return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+		});
+	}
+
+	/* ---- table --------------------------------------------------------- */
+
+	/*
+	 * new FlameTable(el, graph, opts): a table of functions under el, kept
+	 * in step with graph's data and search. Click a header to sort; click a
+	 * row to search for that function (opts.onRowClick overrides); hovering
+	 * a row outlines its frames. opts.maxRows (default 1000).
+	 */
+	function FlameTable(el, graph, opts) {
+		var self = this;
+		opts = opts || {};
+		this.el = el;
+		this.graph = graph;
+		this.maxRows = opts.maxRows || 1000;
+		this.onRowClick = opts.onRowClick || null;
+		this.sortKey = 'self';
+		this.desc = true;
+		this.rows = [];
+		this._data = null;
+		el.classList.add('kfg-table-wrap');
+		el.addEventListener('click', function (e) {
+			var t = e.target.closest ? e.target.closest('th,tr') : null;
+			if (!t)
+				return;
+			if (t.tagName === 'TH' && t.dataset.key) {
+				self.sortBy(t.dataset.key);
+			} else if (t.tagName === 'TR' && t.dataset.name !== undefined) {
+				if (self.onRowClick)
+					self.onRowClick(t.dataset.name);
+				else
+					self.graph.search('^' + escapeRegExp(t.dataset.name) + '$');
+			}
+		});
+		el.addEventListener('mouseover', function (e) {
+			var t = e.target.closest ? e.target.closest('tr') : null;
+			if (t && t.dataset.name !== undefined)
+				self.graph.highlight(t.dataset.name);
+		});
+		el.addEventListener('mouseleave', function () { self.graph.highlight(null); });
+	}
+
+	FlameTable.prototype = {
+		columns: function () {
+			if (this.graph.data && this.graph.data.double) {
+				return [['baseSelf', 'Base self'], ['newSelf', 'New self'], ['baseTotal', 'Base total'],
+					['newTotal', 'New total'], ['change', 'Change'], ['name', 'Function']];
+			}
+			return [['self', 'Self'], ['selfPct', 'Self %'], ['total', 'Total'], ['totalPct', 'Total %'],
+				['name', 'Function']];
+		},
+
+		sortBy: function (key, desc) {
+			if (key === 'selfPct')
+				key = 'self';
+			if (key === 'totalPct')
+				key = 'total';
+			if (desc === undefined)
+				desc = key === this.sortKey ? !this.desc : key !== 'name';
+			this.sortKey = key;
+			this.desc = desc;
+			this.update();
+		},
+
+		/* The rows shown: aggregated, filtered by the graph's search, sorted. */
+		visibleRows: function () {
+			var g = this.graph, d = g.data, key = this.sortKey, desc = this.desc, rows;
+			if (!d)
+				return [];
+			if (this._data !== d) {
+				this.rows = d.functions();
+				this._data = d;
+			}
+			if (d.double && (key === 'self' || key === 'total'))
+				key = key === 'self' ? 'newSelf' : 'newTotal';
+			if (!d.double && !(key in { self: 1, total: 1, name: 1 }))
+				key = 'self';
+			rows = g.query ? this.rows.filter(function (r) { return g.matcher.test(r.name); }) : this.rows.slice();
+			rows.sort(function (a, b) {
+				var c = key === 'name' ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a[key] - b[key];
+				if (!c)
+					c = a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+				return desc ? -c : c;
+			});
+			return rows;
+		},
+
+		update: function () {
+			var g = this.graph, d = g.data, rows = this.visibleRows(), cols = this.columns(), self = this;
+			var html = [], f = function (v) { return esc(d.formatValue(v)); };
+			if (!d) {
+				this.el.innerHTML = '';
+				return;
+			}
+			html.push('<table class="kfg-table"><thead><tr>');
+			cols.forEach(function (c) {
+				var k = self.sortKey;
+				if (d.double && (k === 'self' || k === 'total'))
+					k = k === 'self' ? 'newSelf' : 'newTotal';
+				var on = c[0] === k || (c[0] === 'selfPct' && k === 'self') || (c[0] === 'totalPct' && k === 'total');
+				html.push('<th data-key="' + c[0] + '"' + (on ? ' class="kfg-sorted"' : '') + '>' + c[1] +
+					(on ? (self.desc ? ' \u25be' : ' \u25b4') : '') + '</th>');
+			});
+			html.push('</tr></thead><tbody>');
+			rows.slice(0, this.maxRows).forEach(function (r) {
+				html.push('<tr data-name="' + esc(r.name) + '">');
+				if (d.double) {
+					html.push('<td>' + f(r.baseSelf) + '</td><td>' + f(r.newSelf) + '</td><td>' + f(r.baseTotal) +
+						'</td><td>' + f(r.newTotal) + '</td><td class="' +
+						(r.change > 1e-7 ? 'kfg-grew' : r.change < -1e-7 ? 'kfg-shrank' : '') + '">' +
+						(r.change >= 0 ? '+' : '') + r.change.toFixed(2) + '%</td>');
+				} else {
+					html.push('<td>' + f(r.self) + '</td><td>' + pct(r.self, d.numTicks) + '</td><td>' + f(r.total) +
+						'</td><td>' + pct(r.total, d.numTicks) + '</td>');
+				}
+				html.push('<td class="kfg-fn" title="' + esc(r.name) + '">' + esc(r.name) + '</td></tr>');
+			});
+			html.push('</tbody></table>');
+			if (rows.length > this.maxRows)
+				html.push('<div class="kfg-more">' + this.maxRows + ' of ' + rows.length + ' functions shown</div>');
+			this.el.innerHTML = html.join('');
+		},
+	};
+
+	/* ---- view: toolbar + graph + table ---------------------------------- */
+
+	/*
+	 * new FlameView(el, opts): the complete viewer in el. opts: title,
+	 * subtitle, mode, view ('both', 'graph' or 'table'), plus FlameGraph
+	 * options. setData(flamebearer) shows a profile.
+	 */
+	function FlameView(el, opts) {
+		var self = this, q;
+		opts = opts || {};
+		this.el = el;
+		el.classList.add('kfg');
+		el.innerHTML =
+			(opts.title ? '<h1 class="kfg-title"></h1>' : '') +
+			(opts.subtitle ? '<div class="kfg-subtitle"></div>' : '') +
+			'<div class="kfg-toolbar">' +
+			'<input class="kfg-search" type="search" placeholder="Search (regex)" spellcheck="false">' +
+			'<span class="kfg-matched"></span>' +
+			'<button class="kfg-reset" type="button" title="Show the whole graph">Reset</button>' +
+			'<button class="kfg-mode" type="button"></button>' +
+			'<select class="kfg-colors" title="Colour frames by">' +
+			'<option value="package">Colour: package</option><option value="name">Colour: function</option>' +
+			'<option value="diff">Colour: diff</option></select>' +
+			'<select class="kfg-view" title="What to show"><option value="both">Graph and table</option>' +
+			'<option value="graph">Graph</option><option value="table">Table</option></select>' +
+			'</div>' +
+			'<div class="kfg-legend" hidden></div>' +
+			'<div class="kfg-crumbs"></div>' +
+			'<div class="kfg-graph-box"></div>' +
+			'<div class="kfg-table-box"></div>';
+		q = function (c) { return el.querySelector('.' + c); };
+		if (opts.title)
+			q('kfg-title').textContent = opts.title;
+		if (opts.subtitle)
+			q('kfg-subtitle').textContent = opts.subtitle;
+		this.graph = new FlameGraph(q('kfg-graph-box'), opts);
+		this.table = new FlameTable(q('kfg-table-box'), this.graph, opts);
+		this.searchBox = q('kfg-search');
+		this.matchedEl = q('kfg-matched');
+		this.modeBtn = q('kfg-mode');
+		this.colorSel = q('kfg-colors');
+		this.viewSel = q('kfg-view');
+		this.crumbs = q('kfg-crumbs');
+		this.legend = q('kfg-legend');
+		this._modeLabel();
+		var timer = null;
+		this.searchBox.addEventListener('input', function () {
+			clearTimeout(timer);
+			timer = setTimeout(function () { self.search(self.searchBox.value); }, 120);
+		});
+		this.searchBox.addEventListener('keydown', function (e) {
+			if (e.key === 'Escape') {
+				self.searchBox.value = '';
+				self.search('');
+			}
+		});
+		q('kfg-reset').addEventListener('click', function () {
+			self.searchBox.value = '';
+			self.search('');
+			self.graph.reset();
+		});
+		this.modeBtn.addEventListener('click', function () {
+			self.graph.setMode(self.graph.opts.mode === 'icicle' ? 'flame' : 'icicle');
+			self._modeLabel();
+		});
+		this.colorSel.addEventListener('change', function () { self.graph.setColorBy(self.colorSel.value); });
+		this.viewSel.addEventListener('change', function () { self.setView(self.viewSel.value); });
+		this.crumbs.addEventListener('click', function (e) {
+			var i = e.target.dataset ? e.target.dataset.node : undefined;
+			if (i !== undefined)
+				self.graph.zoomTo(+i);
+		});
+		this.graph.onZoom = function () { self._crumbs(); };
+		this.table.onRowClick = function (name) {
+			self.searchBox.value = '^' + escapeRegExp(name) + '$';
+			self.search(self.searchBox.value);
+		};
+		/* Ctrl-F searches the graph, unless opts.ctrlF is false (pages with several views) */
+		document.addEventListener('keydown', function (e) {
+			if (opts.ctrlF !== false && (e.ctrlKey || e.metaKey) && e.key === 'f') {
+				e.preventDefault();
+				self.searchBox.focus();
+				self.searchBox.select();
+			}
+		});
+		this.setView(opts.view || 'both');
+	}
+
+	FlameView.prototype = {
+		setData: function (fb, metadata) {
+			this.graph.setData(fb, metadata);
+			var d = this.graph.data;
+			this.colorSel.value = this.graph.colorBy();
+			this.colorSel.querySelector('option[value=diff]').disabled = !d.double;
+			this._legend();
+			this._crumbs();
+			this.table.update();
+			return this;
+		},
+
+		/* Searches graph and table; returns the matched share of the total. */
+		search: function (q) {
+			var share = this.graph.search(q);
+			this.matchedEl.textContent = q ? 'Matched: ' + (100 * share).toFixed(2) + '%' : '';
+			this.table.update();
+			return share;
+		},
+
+		setView: function (v) {
+			this.viewSel.value = v;
+			this.el.querySelector('.kfg-graph-box').hidden = v === 'table';
+			this.el.querySelector('.kfg-table-box').hidden = v === 'graph';
+			this.graph.render();
+		},
+
+		_modeLabel: function () {
+			this.modeBtn.textContent = this.graph.opts.mode === 'icicle' ? 'Flame (root at bottom)' : 'Icicle (root on top)';
+		},
+
+		_crumbs: function () {
+			var g = this.graph;
+			this.crumbs.innerHTML = g.breadcrumbs().map(function (o, k, all) {
+				return k === all.length - 1 ? '<span>' + esc(o.name) + '</span>'
+					: '<a role="link" tabindex="0" data-node="' + o.index + '">' + esc(o.name) + '</a>';
+			}).join(' \u203a ');
+		},
+
+		_legend: function () {
+			var d = this.graph.data, s;
+			if (!d.double) {
+				this.legend.hidden = true;
+				return;
+			}
+			s = (100 * d.diffScale).toFixed(2);
+			this.legend.hidden = false;
+			this.legend.innerHTML = 'Share of total: <span class="kfg-sw" style="background:' + diffColor(-1, 1) +
+				'"></span>shrank <span class="kfg-sw" style="background:' + diffColor(0, 1) +
+				'"></span>unchanged <span class="kfg-sw" style="background:' + diffColor(1, 1) +
+				'"></span>grew (full colour at \u00b1' + s + '%). Base ' + esc(d.formatValue(d.leftTicks)) +
+				', new ' + esc(d.formatValue(d.rightTicks)) + '.';
+		},
+	};
+
+	var api = {
+		FlameData: FlameData,
+		FlameGraph: FlameGraph,
+		FlameTable: FlameTable,
+		FlameView: FlameView,
+		format: format,
+		packageOf: packageOf,
+		hashName: hashName,
+		warmColor: warmColor,
+		diffColor: diffColor,
+		makeMatcher: makeMatcher,
+	};
+	if (typeof module !== 'undefined' && module.exports)
+		module.exports = api;
+	else
+		global.KilnFlame = api;
+})(typeof window !== 'undefined' ? window : this);
