@@ -26,9 +26,13 @@ static int read_stream(FILE *f, const char *name, struct kl_buf *out, struct kl_
 	for (;;) {
 		size_t n;
 
-		if (kl_buf_reserve(out, 1 << 16))
+		if (kl_buf_reserve(out, 1 << 16)) {
+			if (kl_buf_error(out) == -ENOMEM)
+				return kl_errf(err, -ENOMEM, "%s: out of memory after %zu bytes",
+					       name, out->len);
 			return kl_errf(err, kl_buf_error(out), "%s: input larger than %zu bytes",
 				       name, MAX_SOURCE_BYTES);
+		}
 		n = fread(out->data + out->len, 1, out->cap - out->len - 1, f);
 		out->len += n;
 		if (n == 0) {

@@ -93,8 +93,10 @@ struct kl_collapse_opts {
 	bool tid;	/* include pid and tid */
 	bool kernel;	/* annotate kernel frames with _[k] */
 	bool jit;	/* annotate JIT frames with _[j] */
-	bool all;	/* kernel + jit (and inline _[i] annotations) */
+	bool all;	/* kernel + jit (inlined frames always get _[i]) */
 	bool addrs;	/* include raw addresses for unknown symbols */
+	/* keep only this event type (--event-filter); NULL or "" = the first seen */
+	const char *event_filter;
 };
 
 /*
