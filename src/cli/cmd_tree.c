@@ -1,13 +1,39 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * cmd_tree.c - kiln tree (not yet written).
+ * cmd_tree.c - kiln tree: pprof's -tree report. For every node of the
+ * trimmed call graph (at most 80 by default, as pprof), its callers with
+ * the share of its cum they account for, the node's own flat/cum line, and
+ * its callees. The layout and numbers follow `go tool pprof -tree`.
  */
-#include "cli.h"
+#include <stdio.h>
+
+#include "textreport.h"
 
 int cmd_tree(int argc, const char **argv)
 {
-	(void)argc;
-	(void)argv;
-	cli_error("tree", "not implemented yet");
-	return CLI_FAIL;
+	static const struct textrep_defaults defaults = {
+		.nodecount = 80, .nodefraction = 0.005, .edgefraction = 0.001,
+	};
+	struct textrep t;
+	struct kl_buf out = KL_BUF_INIT;
+	int npos, rc;
+
+	textrep_init(&t, "tree");
+	{
+		const struct cli_opt opts[] = { TEXTREP_OPTS(t), { NULL, 0, NULL, NULL, NULL } };
+
+		rc = cli_parse("tree", "[options] SOURCE...", opts, argc, argv, &npos);
+	}
+	if (rc)
+		return rc == CLI_HELP ? CLI_OK : rc;
+	rc = textrep_build(&t, argv + 1, npos, &defaults);
+	if (rc)
+		goto out;
+	kl_buf_init(&out, 0);
+	textrep_tree(&t, &out, NULL, NULL);
+	rc = textrep_write(&t, &out);
+out:
+	kl_buf_release(&out);
+	textrep_release(&t);
+	return rc;
 }

@@ -179,10 +179,14 @@ void kl_profile_add_comment(struct kl_profile *p, kl_strid comment);
 /* True if an allocation failed while building (or interning). */
 bool kl_profile_failed(const struct kl_profile *p);
 
-/* Accessors for one sample's arrays. */
+/*
+ * Accessors for one sample's arrays. They return NULL when the profile has
+ * no entries of that kind at all (then the count is 0): offsetting a NULL
+ * array, even by 0, is undefined behaviour that UBSan reports.
+ */
 static inline const uint32_t *kl_sample_locs(const struct kl_profile *p, const struct kl_sample *s)
 {
-	return p->sample_locs + s->loc_start;
+	return p->sample_locs ? p->sample_locs + s->loc_start : NULL;
 }
 static inline const int64_t *kl_sample_values(const struct kl_profile *p, uint32_t sample_index)
 {
@@ -191,12 +195,12 @@ static inline const int64_t *kl_sample_values(const struct kl_profile *p, uint32
 static inline const struct kl_label *kl_sample_labels(const struct kl_profile *p,
 						      const struct kl_sample *s)
 {
-	return p->labels + s->label_start;
+	return p->labels ? p->labels + s->label_start : NULL;
 }
 static inline const struct kl_line *kl_location_lines(const struct kl_profile *p,
 						      const struct kl_location *loc)
 {
-	return p->lines + loc->line_start;
+	return p->lines ? p->lines + loc->line_start : NULL;
 }
 
 /*
