@@ -34,57 +34,16 @@ void textrep_release(struct textrep *t)
 	t->filter = NULL;
 }
 
-/*
- * Folds one profile's time and duration into the running header the way
- * pprof's combineHeaders does: the earliest time (a zero time is replaced
- * by the next one but also wins once set, as in pprof) and the sum of
- * the durations.
- */
-static void fold_header(int64_t *time_nanos, int64_t *duration, const struct kl_profile *p)
+/* Loads srcs, merged into one profile when there are several. */
+static int load(struct textrep *t, const char **srcs, int n, struct kl_profile **out)
 {
-	if (*time_nanos == 0 || p->time_nanos < *time_nanos)
-		*time_nanos = p->time_nanos;
-	*duration += p->duration_nanos;
-}
-
-/* Loads srcs (merging several) and folds their headers into t. */
-static int load(struct textrep *t, const char **srcs, int n, struct kl_profile **out,
-		int64_t *time_nanos, int64_t *duration)
-{
-	struct kl_profile **ps = cli_xcalloc((size_t)n, sizeof(*ps));
 	struct kl_err err;
-	int rc = 0;
 
-	*time_nanos = *duration = 0;
-	for (int i = 0; i < n; i++) {
-		if (cli_load_profile(srcs[i], &ps[i], &err)) {
-			cli_error(t->cmd, "%s", err.msg);	/* the message names the source */
-			rc = CLI_FAIL;
-			goto out;
-		}
-		fold_header(time_nanos, duration, ps[i]);
+	if (cli_load_profiles(srcs, n, out, &err)) {
+		cli_error(t->cmd, "%s", err.msg);	/* the message names the source */
+		return CLI_FAIL;
 	}
-	if (n == 1) {
-		*out = ps[0];
-		ps[0] = NULL;
-	} else if (kl_profile_merge(ps, (size_t)n, out, &err)) {
-		cli_error(t->cmd, "%s", err.msg);
-		rc = CLI_FAIL;
-	} else if (!(*out)->default_sample_type) {
-		/* pprof's merge keeps the first default sample type that is set */
-		for (int i = 0; i < n; i++) {
-			if (ps[i]->default_sample_type) {
-				(*out)->default_sample_type = kl_profile_cstr(
-					*out, kl_profile_sget(ps[i], ps[i]->default_sample_type));
-				break;
-			}
-		}
-	}
-out:
-	for (int i = 0; i < n; i++)
-		kl_profile_free(ps[i]);
-	free(ps);
-	return rc;
+	return 0;
 }
 
 /* The base must have the same sample types, as pprof requires to merge. */
@@ -138,7 +97,6 @@ int textrep_build(struct textrep *t, const char **srcs, int n, const struct text
 	struct kl_view_opts vo;
 	struct kl_flat_opts fo;
 	struct kl_err err;
-	int64_t btime, bdur;
 	int rc;
 
 	if (n < 1) {
@@ -150,17 +108,19 @@ int textrep_build(struct textrep *t, const char **srcs, int n, const struct text
 		return CLI_USAGE;
 	}
 	sample_shorthands(t);
-	if ((rc = load(t, srcs, n, &t->prof, &t->time_nanos, &t->duration_nanos)))
+	if ((rc = load(t, srcs, n, &t->prof)))
 		return rc;
+	t->time_nanos = t->prof->time_nanos;
+	t->duration_nanos = t->prof->duration_nanos;
 	if (t->r.diff_base) {
-		if ((rc = load(t, &t->r.diff_base, 1, &t->base, &btime, &bdur)))
+		if ((rc = load(t, &t->r.diff_base, 1, &t->base)))
 			return rc;
 		if ((rc = check_base(t)))
 			return rc;
-		/* pprof merges the source and the base profile last */
-		if (t->time_nanos == 0 || btime < t->time_nanos)
-			t->time_nanos = btime;
-		t->duration_nanos += bdur;
+		/* pprof merges the base profile last: its header counts too */
+		if (t->time_nanos == 0 || t->base->time_nanos < t->time_nanos)
+			t->time_nanos = t->base->time_nanos;
+		t->duration_nanos += t->base->duration_nanos;
 	}
 	if (t->prof->nsample_types == 0) {
 		cli_error(t->cmd, "profile has no samples");

@@ -221,8 +221,8 @@ int kl_profile_sample_index(const struct kl_profile *p, const char *name, struct
  * Merges n profiles into a new one (*out). All must have the same sample
  * types (names and units) or -KL_EMISMATCH is returned with a message.
  * Functions, mappings and locations are de-duplicated by content; samples
- * with identical stacks and labels are summed. Period, time (earliest),
- * duration (covering span) and comments are combined as pprof does.
+ * with identical stacks and labels are summed. Period (largest), time
+ * (earliest), duration (sum) and comments are combined as pprof does.
  */
 int kl_profile_merge(struct kl_profile *const *profiles, size_t n, struct kl_profile **out,
 		     struct kl_err *err);

@@ -27,8 +27,12 @@ int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *ou
 		size_t room;
 
 		if (kl_buf_reserve(out, KL_MAX(len, (size_t)1 << 16))) {
-			rc = kl_errf(err, -KL_ELIMIT, "gzip: decompressed data exceeds %zu bytes",
-				     out->limit);
+			if (kl_buf_error(out) == -ENOMEM)
+				rc = kl_errf(err, -ENOMEM, "gzip: out of memory after %zu bytes",
+					     out->len);
+			else
+				rc = kl_errf(err, -KL_ELIMIT,
+					     "gzip: decompressed data exceeds %zu bytes", out->limit);
 			goto out;
 		}
 		room = out->cap - out->len - 1;
@@ -69,8 +73,11 @@ int kl_gzip(const void *data, size_t len, struct kl_buf *out, struct kl_err *err
 	int zrc;
 
 	memset(&zs, 0, sizeof(zs));
-	/* level 6: pprof files are written once and read many times */
-	if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	/*
+	 * level 1, as Go's runtime/pprof: profiles are written often (agents,
+	 * exports) and level 6 costs 4x the time for ~10% smaller files
+	 */
+	if (deflateInit2(&zs, 1, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return kl_errf(err, -ENOMEM, "gzip: cannot initialise zlib");
 	if (kl_buf_reserve(out, deflateBound(&zs, len) + 1)) {
 		deflateEnd(&zs);
