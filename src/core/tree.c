@@ -218,7 +218,7 @@ static uint32_t *name_ranks(const struct kl_tree *t)
 int kl_tree_sort(struct kl_tree *t)
 {
 	uint32_t *rank = name_ranks(t), *kids = NULL, *keys = NULL;
-	size_t cap = 0;
+	size_t cap = 0, keys_cap = 0;
 	int rc = 0;
 
 	if (!rank)
@@ -237,8 +237,7 @@ int kl_tree_sort(struct kl_tree *t)
 		if (n < 2)
 			continue;
 		/* sort child indexes by the rank of their names */
-		keys = kl_reallocarray(keys, n, sizeof(*keys));
-		if (!keys) {
+		if (KL_GROW(keys, keys_cap, n)) {
 			rc = -ENOMEM;
 			goto out;
 		}
