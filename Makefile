@@ -1,14 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-# Thin wrapper over CMake. `make` builds into build/; `make test` installs
-# missing Debian packages, then builds and runs the suite twice: a normal
-# build and an AddressSanitizer + UBSan build (build-asan/), plus a short
-# libFuzzer run (build-fuzz/).
+# Thin wrapper over CMake. `make` installs missing Debian packages and
+# builds into build/. `make test` installs missing packages, then builds
+# and runs the suite twice, in a normal build and in an AddressSanitizer +
+# UBSan build (build-asan/), and runs each fuzz target briefly (build-fuzz/).
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
 .PHONY: all build deps test test-normal test-asan test-fuzz bench clean
 
-all: build
+all: deps build
 
 build:
 	@cmake -S . -B build $(CMAKE_FLAGS) >/dev/null
