@@ -23,8 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../core/units.h"
-#include "cli.h"
+#include "textreport.h"
 
 #define MARGIN 5		/* lines shown before the first / after the last sample */
 #define MAX_SOURCE_FILE ((size_t)64 << 20)
@@ -515,8 +514,7 @@ int cmd_list(int argc, const char **argv)
 	{
 		const struct cli_opt opts[] = {
 			CLI_REPORT_OPTS(r),
-			{ "unit", CLI_OPT_STRING, &r.unit,
-			  "output unit of values (ms, s, MB ..., minimum)", NULL },
+			TEXTREP_UNIT_OPT(r),
 			{ "source_path", CLI_OPT_STRING, &c.source_path,
 			  "where to look for source files (':'-separated; default: cwd)", NULL },
 			{ "trim_path", CLI_OPT_STRING, &c.trim_path,
@@ -581,13 +579,8 @@ int cmd_list(int argc, const char **argv)
 		c.search_path = getcwd(cwd, sizeof(cwd)) ? cwd : ".";
 	c.p = p;
 	c.unit = kl_profile_sget(p, p->sample_types[vo.sample_index].unit);
-	c.out_unit = r.unit && *r.unit ? r.unit : "minimum";
-	/* pprof's total: every sample's magnitude, before filters */
-	for (uint32_t i = 0; i < p->nsamples; i++) {
-		int64_t v = kl_sample_values(p, i)[vo.sample_index];
-
-		c.total += v < 0 ? -v : v;
-	}
+	c.out_unit = textrep_unit_opt(&r);
+	c.total = textrep_abs_total(p, vo.sample_index);
 	kl_buf_init(&c.out, 0);
 	{
 		char a[KL_UNIT_LABEL_MAX];

@@ -21,17 +21,10 @@ int cmd_top(int argc, const char **argv)
 	struct textrep t;
 	struct kl_buf out = KL_BUF_INIT;
 	int64_t sum = 0;
-	int npos, rc;
+	int rc;
 
 	textrep_init(&t, "top");
-	{
-		const struct cli_opt opts[] = { TEXTREP_OPTS(t), { NULL, 0, NULL, NULL, NULL } };
-
-		rc = cli_parse("top", usage, opts, argc, argv, &npos);
-	}
-	if (rc)
-		return rc == CLI_HELP ? CLI_OK : rc;
-	rc = textrep_build(&t, argv + 1, npos, &defaults);
+	rc = textrep_parse_build(&t, usage, argc, argv, &defaults);
 	if (rc)
 		goto out;
 	kl_buf_init(&out, 0);
@@ -53,5 +46,5 @@ int cmd_top(int argc, const char **argv)
 out:
 	kl_buf_release(&out);
 	textrep_release(&t);
-	return rc;
+	return rc == CLI_HELP ? CLI_OK : rc;
 }

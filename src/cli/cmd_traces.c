@@ -12,10 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "../core/units.h"
-#include "cli.h"
+#include "textreport.h"
 
 static const char separator[] =
 	"-----------+-------------------------------------------------------\n";
@@ -31,94 +29,6 @@ static int flush_out(struct kl_buf *out)
 		return -KL_EIO;
 	out->len = 0;
 	return 0;
-}
-
-/* Go's filepath.Base. */
-static void add_basename(struct kl_buf *out, const char *path)
-{
-	size_t end = strlen(path), start;
-
-	while (end > 1 && path[end - 1] == '/')
-		end--;
-	start = end;
-	while (start > 0 && path[start - 1] != '/')
-		start--;
-	if (end == 0)
-		kl_buf_addch(out, '.');
-	else if (start == end)
-		kl_buf_addch(out, '/');
-	else
-		kl_buf_add(out, path + start, end - start);
-}
-
-/* Go's time layout "Jan 2, 2006 at 3:04pm (MST)", local time. */
-static void add_time(struct kl_buf *out, int64_t nanos)
-{
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t secs = (time_t)(nanos / 1000000000 - (nanos < 0 && nanos % 1000000000 ? 1 : 0));
-	struct tm tm;
-
-	if (!localtime_r(&secs, &tm)) {
-		kl_buf_addch(out, '?');
-		return;
-	}
-	kl_buf_addf(out, "%s %d, %d at %d:%02d%s (%s)", months[tm.tm_mon % 12], tm.tm_mday,
-		    tm.tm_year + 1900, tm.tm_hour % 12 ? tm.tm_hour % 12 : 12, tm.tm_min,
-		    tm.tm_hour < 12 ? "am" : "pm", tm.tm_zone ? tm.tm_zone : "UTC");
-}
-
-/* pprof's ProfileLabels: File, Build ID, comments, Type, Time, Duration. */
-static void add_profile_labels(struct kl_buf *out, const struct kl_profile *p, uint32_t si,
-			       const char *out_unit)
-{
-	const char *unit = kl_profile_sget(p, p->sample_types[si].unit);
-	char a[KL_UNIT_LABEL_MAX], b[KL_UNIT_LABEL_MAX];
-	int64_t total = 0;
-
-	if (p->nmappings) {
-		const char *file = kl_profile_sget(p, p->mappings[0].filename);
-		const char *build_id = kl_profile_sget(p, p->mappings[0].build_id);
-
-		if (*file) {
-			kl_buf_addstr(out, "File: ");
-			add_basename(out, file);
-			kl_buf_addch(out, '\n');
-		}
-		if (*build_id)
-			kl_buf_addf(out, "Build ID: %s\n", build_id);
-	}
-	for (uint32_t i = 0; i < p->ncomments; i++) {
-		const char *c = kl_profile_sget(p, p->comments[i]);
-
-		if (c[0] != '#')
-			kl_buf_addf(out, "%s\n", c);
-	}
-	kl_buf_addf(out, "Type: %s\n", kl_profile_sget(p, p->sample_types[si].type));
-	if (p->time_nanos) {
-		kl_buf_addstr(out, "Time: ");
-		add_time(out, p->time_nanos);
-		kl_buf_addch(out, '\n');
-	}
-	if (p->duration_nanos) {
-		const char *ns_unit;
-		double total_ns;
-
-		/* pprof's total: the magnitude of every sample, before filters */
-		for (uint32_t i = 0; i < p->nsamples; i++) {
-			int64_t v = kl_sample_values(p, i)[si];
-
-			total += v < 0 ? -v : v;
-		}
-		total_ns = kl_unit_scale(total, unit, "nanoseconds", &ns_unit);
-		kl_buf_addf(out, "Duration: %s, Total samples = %s ",
-			    kl_unit_label(a, sizeof(a), p->duration_nanos, "nanoseconds", "auto"),
-			    kl_unit_label(b, sizeof(b), total, unit, out_unit));
-		if (!strcmp(ns_unit, "ns") && total_ns != 0)
-			kl_buf_addf(out, "(%s)", kl_unit_percentage(a, sizeof(a), (int64_t)total_ns,
-								    p->duration_nanos));
-		kl_buf_addch(out, '\n');
-	}
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -199,7 +109,14 @@ static int traces(const char *cmd, const struct kl_profile *p, const struct kl_v
 		max_labels = KL_MAX(max_labels, p->samples[i].nlabels);
 	label_lines = cli_xcalloc(max_labels, sizeof(*label_lines));
 	used = cli_xcalloc(max_labels, sizeof(*used));
-	add_profile_labels(&out, p, v->sample_index, out_unit);
+	textrep_profile_labels(&out, &(struct textrep_labels){
+		.prof = p,
+		.sample_index = v->sample_index,
+		.time_nanos = p->time_nanos,
+		.duration_nanos = p->duration_nanos,
+		.total = p->duration_nanos ? textrep_abs_total(p, v->sample_index) : 0,
+		.out_unit = out_unit,
+	});
 	for (uint32_t i = 0; i < p->nsamples && !rc; i++) {
 		const int64_t *vals = kl_sample_values(p, i);
 		char val[KL_UNIT_LABEL_MAX];
@@ -255,8 +172,7 @@ int cmd_traces(int argc, const char **argv)
 	{
 		const struct cli_opt opts[] = {
 			CLI_REPORT_OPTS(r),
-			{ "unit", CLI_OPT_STRING, &r.unit,
-			  "output unit of values (ms, s, MB ..., minimum)", NULL },
+			TEXTREP_UNIT_OPT(r),
 			{ NULL, 0, NULL, NULL, NULL },
 		};
 
@@ -291,7 +207,7 @@ int cmd_traces(int argc, const char **argv)
 		rc = CLI_FAIL;
 		goto out;
 	}
-	rc = traces("traces", p, &v, r.unit && *r.unit ? r.unit : "minimum");
+	rc = traces("traces", p, &v, textrep_unit_opt(&r));
 out:
 	kl_view_release(&v);
 	kl_strtab_free(names);

@@ -16,17 +16,10 @@ int cmd_tree(int argc, const char **argv)
 	};
 	struct textrep t;
 	struct kl_buf out = KL_BUF_INIT;
-	int npos, rc;
+	int rc;
 
 	textrep_init(&t, "tree");
-	{
-		const struct cli_opt opts[] = { TEXTREP_OPTS(t), { NULL, 0, NULL, NULL, NULL } };
-
-		rc = cli_parse("tree", "[options] SOURCE...", opts, argc, argv, &npos);
-	}
-	if (rc)
-		return rc == CLI_HELP ? CLI_OK : rc;
-	rc = textrep_build(&t, argv + 1, npos, &defaults);
+	rc = textrep_parse_build(&t, "[options] SOURCE...", argc, argv, &defaults);
 	if (rc)
 		goto out;
 	kl_buf_init(&out, 0);
@@ -35,5 +28,5 @@ int cmd_tree(int argc, const char **argv)
 out:
 	kl_buf_release(&out);
 	textrep_release(&t);
-	return rc;
+	return rc == CLI_HELP ? CLI_OK : rc;
 }

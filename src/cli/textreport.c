@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * textreport.c - loading, graph building and the header lines shared by
- * kiln top, tree and peek. The header reproduces pprof's ProfileLabels and
- * reportLabels (Go 1.19) so that the first lines of a report read as
- * `go tool pprof` prints them, and so does the choice of the output unit.
+ * kiln top, tree and peek (kiln traces and list use parts of it). The
+ * header reproduces pprof's ProfileLabels and reportLabels (Go 1.19) so
+ * that the first lines of a report read as `go tool pprof` prints them, and
+ * so does the choice of the output unit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,7 +129,6 @@ int textrep_build(struct textrep *t, const char **srcs, int n, const struct text
 	}
 	if ((rc = cli_view_opts(t->cmd, &t->r, t->prof, &vo, &t->filter)))
 		return rc;
-	t->sample_type = kl_profile_sget(t->prof, t->prof->sample_types[vo.sample_index].type);
 	t->sample_unit = kl_profile_sget(t->prof, t->prof->sample_types[vo.sample_index].unit);
 	t->names = kl_strtab_new();
 	if (!t->names) {
@@ -155,7 +155,7 @@ int textrep_build(struct textrep *t, const char **srcs, int n, const struct text
 	if ((rc = kl_flat_trim(&t->flat, &fo)))
 		goto fail;
 	/* pprof's selectOutputUnit: one unit for the report unless -unit says */
-	t->out_unit = t->r.unit && *t->r.unit ? t->r.unit : "minimum";
+	t->out_unit = textrep_unit_opt(&t->r);
 	if (!strcmp(t->out_unit, "minimum") && t->flat.nshown > 0)
 		t->out_unit = kl_unit_select(kl_flat_min_value(&t->flat), t->flat.total,
 					     t->sample_unit);
@@ -163,6 +163,18 @@ int textrep_build(struct textrep *t, const char **srcs, int n, const struct text
 fail:
 	cli_error(t->cmd, "%s", kl_strerror(rc));
 	return CLI_FAIL;
+}
+
+int textrep_parse_build(struct textrep *t, const char *usage, int argc, const char **argv,
+			const struct textrep_defaults *d)
+{
+	const struct cli_opt opts[] = { TEXTREP_OPTS(*t), { NULL, 0, NULL, NULL, NULL } };
+	int npos, rc;
+
+	rc = cli_parse(t->cmd, usage, opts, argc, argv, &npos);
+	if (rc)
+		return rc;
+	return textrep_build(t, argv + 1, npos, d);
 }
 
 const char *textrep_value(const struct textrep *t, int64_t v, char *buf)
@@ -216,11 +228,23 @@ static void add_time(struct kl_buf *out, int64_t nanos)
 		    tm.tm_hour < 12 ? "am" : "pm", tm.tm_zone ? tm.tm_zone : "UTC");
 }
 
-/* pprof's ProfileLabels. */
-static void profile_labels(const struct textrep *t, struct kl_buf *out)
+int64_t textrep_abs_total(const struct kl_profile *p, uint32_t sample_index)
 {
-	const struct kl_profile *p = t->prof;
-	const struct kl_profile *mp = p->nmappings || !t->base ? p : t->base;
+	int64_t total = 0;
+
+	for (uint32_t i = 0; i < p->nsamples; i++) {
+		int64_t v = kl_sample_values(p, i)[sample_index];
+
+		total += v < 0 ? -v : v;
+	}
+	return total;
+}
+
+void textrep_profile_labels(struct kl_buf *out, const struct textrep_labels *l)
+{
+	const struct kl_profile *p = l->prof;
+	const struct kl_profile *mp = p->nmappings || !l->base ? p : l->base;
+	const char *unit = kl_profile_sget(p, p->sample_types[l->sample_index].unit);
 	char a[KL_UNIT_LABEL_MAX], b[KL_UNIT_LABEL_MAX];
 
 	if (mp->nmappings) {
@@ -236,7 +260,7 @@ static void profile_labels(const struct textrep *t, struct kl_buf *out)
 			kl_buf_addf(out, "Build ID: %s\n", build_id);
 	}
 	for (int side = 0; side < 2; side++) {
-		const struct kl_profile *cp = side ? t->base : p;
+		const struct kl_profile *cp = side ? l->base : p;
 
 		for (uint32_t i = 0; cp && i < cp->ncomments; i++) {
 			const char *c = kl_profile_sget(cp, cp->comments[i]);
@@ -251,22 +275,23 @@ static void profile_labels(const struct textrep *t, struct kl_buf *out)
 				kl_buf_addf(out, "%s\n", c);
 		}
 	}
-	kl_buf_addf(out, "Type: %s\n", t->sample_type);
-	if (t->time_nanos != 0) {
+	kl_buf_addf(out, "Type: %s\n", kl_profile_sget(p, p->sample_types[l->sample_index].type));
+	if (l->time_nanos != 0) {
 		kl_buf_addstr(out, "Time: ");
-		add_time(out, t->time_nanos);
+		add_time(out, l->time_nanos);
 		kl_buf_addch(out, '\n');
 	}
-	if (t->duration_nanos != 0) {
-		const char *unit;
-		double total_ns = kl_unit_scale(t->flat.total, t->sample_unit, "nanoseconds", &unit);
+	if (l->duration_nanos != 0) {
+		const char *ns_unit;
+		double total_ns = kl_unit_scale(l->total, unit, "nanoseconds", &ns_unit);
 
-		kl_unit_label(a, sizeof(a), t->duration_nanos, "nanoseconds", "auto");
-		kl_buf_addf(out, "Duration: %s, Total samples = %s ", a, textrep_value(t, t->flat.total, b));
+		kl_unit_label(a, sizeof(a), l->duration_nanos, "nanoseconds", "auto");
+		kl_buf_addf(out, "Duration: %s, Total samples = %s ", a,
+			    kl_unit_label(b, sizeof(b), l->total, unit, l->out_unit));
 		/* the share of wall time sampled, for time-valued profiles only */
-		if (!strcmp(unit, "ns") && total_ns != 0)
+		if (!strcmp(ns_unit, "ns") && total_ns != 0)
 			kl_buf_addf(out, "(%s)",
-				    kl_unit_percentage(a, sizeof(a), (int64_t)total_ns, t->duration_nanos));
+				    kl_unit_percentage(a, sizeof(a), (int64_t)total_ns, l->duration_nanos));
 		kl_buf_addch(out, '\n');
 	}
 }
@@ -308,7 +333,15 @@ void textrep_header(const struct textrep *t, struct kl_buf *out)
 	char a[KL_UNIT_LABEL_MAX], b[KL_UNIT_LABEL_MAX], c[KL_UNIT_LABEL_MAX];
 	const char *pct;
 
-	profile_labels(t, out);
+	textrep_profile_labels(out, &(struct textrep_labels){
+		.prof = t->prof,
+		.base = t->base,
+		.sample_index = t->view.sample_index,
+		.time_nanos = t->time_nanos,
+		.duration_nanos = t->duration_nanos,
+		.total = f->total,
+		.out_unit = t->out_unit,
+	});
 	active_filters(t, out);
 	pct = textrep_pct(t, f->shown_flat, b);
 	while (*pct == ' ')

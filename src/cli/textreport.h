@@ -3,7 +3,9 @@
  * textreport.h - what `kiln top`, `kiln tree` and `kiln peek` share: their
  * options, loading the sources (and a -diff_base), building the flat/cum
  * graph (core/flat.h), choosing the output unit and printing pprof's header
- * lines ("File:", "Type:", "Showing nodes accounting for ..."). CLI-internal.
+ * lines ("File:", "Type:", "Showing nodes accounting for ..."). kiln traces
+ * and kiln list use the -unit option, the report total and (traces) the
+ * profile labels too. CLI-internal.
  */
 #ifndef KL_CLI_TEXTREPORT_H
 #define KL_CLI_TEXTREPORT_H
@@ -27,8 +29,7 @@ struct textrep {
 	struct kl_view view, base_view;
 	struct kl_flat flat;
 
-	const char *sample_type;	/* borrowed from prof */
-	const char *sample_unit;
+	const char *sample_unit;	/* borrowed from prof */
 	const char *out_unit;		/* unit values are printed in */
 	double node_fraction;		/* the one applied */
 	int64_t time_nanos, duration_nanos;	/* combined as pprof's merge */
@@ -54,6 +55,20 @@ struct textrep {
 	{ "alloc_objects", CLI_OPT_BOOL, &(t).alloc_objects, "same as -sample_index=alloc_objects", \
 	  NULL }
 
+/*
+ * The -unit option of the commands that print values without the rest of
+ * TEXTREP_OPTS (kiln traces, kiln list); the value goes to (r).unit of a
+ * struct cli_report_opts, read back with textrep_unit_opt().
+ */
+#define TEXTREP_UNIT_OPT(r)                                                                      \
+	{ "unit", CLI_OPT_STRING, &(r).unit, "output unit of values (ms, s, MB ..., minimum)", NULL }
+
+/* The output unit -unit asks for: its value, or "minimum" when not given. */
+static inline const char *textrep_unit_opt(const struct cli_report_opts *r)
+{
+	return r->unit && *r->unit ? r->unit : "minimum";
+}
+
 /* Sets the option defaults. */
 void textrep_init(struct textrep *t, const char *cmd);
 
@@ -69,6 +84,46 @@ struct textrep_defaults {
  * returns 0, CLI_FAIL or CLI_USAGE.
  */
 int textrep_build(struct textrep *t, const char **srcs, int n, const struct textrep_defaults *d);
+
+/*
+ * What pprof's ProfileLabels prints about a profile; see
+ * textrep_profile_labels(). All pointers are borrowed.
+ */
+struct textrep_labels {
+	const struct kl_profile *prof;	/* the (merged) sources */
+	const struct kl_profile *base;	/* the -diff_base, or NULL */
+	uint32_t sample_index;		/* the sample type reported */
+	int64_t time_nanos, duration_nanos;
+	int64_t total;			/* "Total samples", in the sample type's unit */
+	const char *out_unit;		/* unit "Total samples" is printed in */
+};
+
+/*
+ * Appends pprof's ProfileLabels (Go 1.19), each line ending in a newline:
+ * "File:" (base name) and "Build ID:" of the first mapping of prof (of base
+ * when prof has none), the comments of prof then those of base not also in
+ * prof (comments starting with '#' are left out), "Type:", "Time:" (local
+ * time, when time_nanos is not 0) and "Duration: ..., Total samples = ..."
+ * (when duration_nanos is not 0) with the share of the duration sampled
+ * for time-valued sample types. Shared by the report header and kiln traces.
+ */
+void textrep_profile_labels(struct kl_buf *out, const struct textrep_labels *l);
+
+/*
+ * pprof's report total: the sum of the magnitudes of value sample_index of
+ * every sample of p, before any filter.
+ */
+int64_t textrep_abs_total(const struct kl_profile *p, uint32_t sample_index);
+
+/*
+ * The start of kiln top and kiln tree: parses argv with TEXTREP_OPTS
+ * (usage is the synopsis --help shows), then textrep_build()s the report
+ * from every positional argument. Prints errors itself and returns 0,
+ * CLI_HELP after --help, CLI_USAGE or CLI_FAIL; t needs textrep_release()
+ * in every case.
+ */
+int textrep_parse_build(struct textrep *t, const char *usage, int argc, const char **argv,
+			const struct textrep_defaults *d);
 
 /* Appends pprof's header lines (each ending in a newline) to out. */
 void textrep_header(const struct textrep *t, struct kl_buf *out);

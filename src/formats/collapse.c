@@ -679,13 +679,11 @@ static int collapse(const char *data, size_t len, const struct kl_collapse_opts 
 	}
 
 	while (pos < len) {
-		const char *l = data + pos;
-		const char *nl = memchr(l, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - l) : len - pos;
+		size_t n;
+		const char *l = kl_text_line(data, len, &pos, &n);
 		struct header h;
 		struct span pc, func, mod;
 
-		pos += n + 1;
 		lineno++;
 		if (n == 0) {
 			/* end of a sample; ignored while no header is in effect */
@@ -759,13 +757,11 @@ bool kl_perf_script_detect(const char *data, size_t len)
 	 */
 	len = KL_MIN(len, (size_t)64 << 10);
 	while (pos < len && checked < 64) {
-		const char *l = data + pos;
-		const char *nl = memchr(l, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - l) : len - pos;
+		size_t n;
+		const char *l = kl_text_line(data, len, &pos, &n);
 		struct header h;
 		struct span pc, func, mod;
 
-		pos += n + 1;
 		if (n == 0 || l[0] == '#') {
 			after_header = false;	/* a sample without frames */
 			continue;

@@ -15,7 +15,7 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "formats.h"
+#include "limits_internal.h"
 
 /* ---- writer ---------------------------------------------------------- */
 
@@ -301,10 +301,6 @@ out:
 
 /* ---- reader ---------------------------------------------------------- */
 
-#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
-#define DEFAULT_MAX_SAMPLES 50000000u
-#define DEFAULT_MAX_DEPTH 4096u
-
 /* A decoded node: absolute x, values, name index and parent (node index). */
 struct fb_node {
 	int64_t x, total, self;
@@ -519,9 +515,8 @@ out:
 int kl_flamebearer_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
 			struct kl_profile **out, struct kl_err *err)
 {
-	size_t max_input = lim && lim->max_input ? lim->max_input : DEFAULT_MAX_INPUT;
-	uint32_t max_samples = lim && lim->max_samples ? lim->max_samples : DEFAULT_MAX_SAMPLES;
-	uint32_t max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_MAX_DEPTH;
+	const struct kl_read_limits limits = kl_read_limits_resolve(lim);
+	const uint32_t max_samples = limits.max_samples, max_depth = limits.max_depth;
 	struct fb_read r = { 0 };
 	struct kl_profile *p = NULL;
 	json_t *root = NULL, *fb, *names, *levels, *meta;
@@ -531,9 +526,8 @@ int kl_flamebearer_read(const uint8_t *data, size_t len, const struct kl_read_li
 	int rc;
 
 	*out = NULL;
-	if (len > max_input)
-		return kl_errf(err, -KL_ELIMIT, "flamebearer: input of %zu bytes exceeds the limit "
-			       "of %zu", len, max_input);
+	if ((rc = kl_check_input_size("flamebearer", len, limits.max_input, err)))
+		return rc;
 	root = json_loadb((const char *)data, len, 0, &jerr);
 	if (!root)
 		return kl_errf(err, -KL_EFORMAT, "flamebearer: invalid JSON at line %d column %d: %s",

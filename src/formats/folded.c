@@ -12,10 +12,7 @@
 #include <string.h>
 
 #include "folded_internal.h"
-
-#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
-#define DEFAULT_MAX_SAMPLES (50u * 1000 * 1000)
-#define DEFAULT_MAX_DEPTH 4096u
+#include "limits_internal.h"
 
 /* Frame name -> location index, open addressing; slots hold index + 1. */
 struct name_table {
@@ -109,9 +106,8 @@ int kl_folded_read_typed(const uint8_t *data, size_t len, const struct kl_read_l
 			 const char *type, const char *unit, struct kl_profile **out,
 			 struct kl_err *err)
 {
-	size_t max_input = lim && lim->max_input ? lim->max_input : DEFAULT_MAX_INPUT;
-	uint32_t max_samples = lim && lim->max_samples ? lim->max_samples : DEFAULT_MAX_SAMPLES;
-	uint32_t max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_MAX_DEPTH;
+	const struct kl_read_limits limits = kl_read_limits_resolve(lim);
+	const uint32_t max_samples = limits.max_samples, max_depth = limits.max_depth;
 	const char *text = (const char *)data;
 	struct name_table names = { 0 };
 	struct kl_profile *p = NULL;
@@ -120,9 +116,8 @@ int kl_folded_read_typed(const uint8_t *data, size_t len, const struct kl_read_l
 	int rc = 0;
 
 	*out = NULL;
-	if (len > max_input)
-		return kl_errf(err, -KL_ELIMIT, "folded: input of %zu bytes exceeds the limit of %zu",
-			       len, max_input);
+	if ((rc = kl_check_input_size("folded", len, limits.max_input, err)))
+		return rc;
 	p = kl_profile_new();
 	if (!p || KL_GROW(stack, stack_cap, 64)) {
 		rc = -ENOMEM;
@@ -133,14 +128,12 @@ int kl_folded_read_typed(const uint8_t *data, size_t len, const struct kl_read_l
 		pos = 3;	/* a UTF-8 byte order mark */
 
 	while (pos < len) {
-		const char *l = text + pos;
-		const char *nl = memchr(l, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - l) : len - pos;
+		size_t n;
+		const char *l = kl_text_line(text, len, &pos, &n);
 		const char *sp, *f, *end;
 		uint32_t depth = 0;
 		int64_t count;
 
-		pos += n + 1;
 		lineno++;
 		/* CRLF files and stray trailing blanks */
 		while (n > 0 && (l[n - 1] == '\r' || l[n - 1] == ' ' || l[n - 1] == '\t'))

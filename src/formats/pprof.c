@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * pprof.c - reading and writing pprof's profile.proto (gzip or raw).
+ * pprof.c - reading pprof's profile.proto (gzip or raw); the writer is in
+ * pprof_write.c, and the id map both use is declared in pprof_internal.h.
  *
  * Reading decodes the wire format by hand, straight into struct kl_profile:
  * on go-large.cpu.pb.gz (2.4 MB raw) protobuf-c's unpack plus freeing its
  * ~100k small messages cost about 25 ms, as much as the rest of the read
  * together. The reader makes four passes over the top-level fields (header
  * and strings; mappings and functions; locations; samples) so every id is
- * resolved when it is met, whatever order the file uses. Writing fills
- * protobuf-c's message structs (generated from pprof.proto) and packs them.
+ * resolved when it is met, whatever order the file uses.
  *
- * Sections: id maps (pprof id -> array index), wire format, reading,
- * writing.
+ * Sections: id maps (pprof id -> array index), wire format, reading.
  *
  * String ids are kept as in the file (kl_strtab_append), so a string index
  * read from the file is used as a kl_strid after a range check, and a read
@@ -21,30 +20,12 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "formats.h"
-#include "pprof.pb-c.h"
-
-#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
-#define DEFAULT_MAX_SAMPLES 50000000u
-#define DEFAULT_MAX_DEPTH 4096u
+#include "limits_internal.h"
+#include "pprof_internal.h"
 
 /* ---- id maps ---------------------------------------------------------- */
 
-/*
- * Maps pprof ids (non-zero uint64) to array indexes in O(1). pprof writers
- * almost always number objects 1..n, so a direct array is used when the
- * largest id is not much above the count; otherwise an open-addressing
- * hash table (linear probing, at most half full).
- */
-struct idmap {
-	uint32_t *dense;	/* dense[id] = index + 1, 0 = absent */
-	uint64_t ndense;
-	uint64_t *keys;		/* hash table: 0 = empty slot */
-	uint32_t *vals;
-	size_t mask;
-};
-
-static void idmap_release(struct idmap *m)
+void pprof_idmap_release(struct pprof_idmap *m)
 {
 	kl_free(m->dense);
 	kl_free(m->keys);
@@ -52,8 +33,7 @@ static void idmap_release(struct idmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* Prepares a map for n ids of which the largest is max_id. 0 or -ENOMEM. */
-static int idmap_init(struct idmap *m, size_t n, uint64_t max_id)
+int pprof_idmap_init(struct pprof_idmap *m, size_t n, uint64_t max_id)
 {
 	size_t nslots = 16;
 
@@ -69,14 +49,13 @@ static int idmap_init(struct idmap *m, size_t n, uint64_t max_id)
 	m->keys = kl_calloc(nslots, sizeof(*m->keys));
 	m->vals = kl_malloc(nslots * sizeof(*m->vals));
 	if (!m->keys || !m->vals) {
-		idmap_release(m);
+		pprof_idmap_release(m);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-/* Adds id -> idx. id must be non-zero. Returns false if id is present. */
-static bool idmap_put(struct idmap *m, uint64_t id, uint32_t idx)
+bool pprof_idmap_put(struct pprof_idmap *m, uint64_t id, uint32_t idx)
 {
 	size_t i;
 
@@ -96,7 +75,7 @@ static bool idmap_put(struct idmap *m, uint64_t id, uint32_t idx)
 }
 
 /* Returns the index of id, or -1 if absent. */
-static inline int64_t idmap_get(const struct idmap *m, uint64_t id)
+static inline int64_t idmap_get(const struct pprof_idmap *m, uint64_t id)
 {
 	if (id == 0)
 		return -1;
@@ -190,6 +169,51 @@ static inline bool pb_key(struct pb *b, uint32_t *field, uint32_t *wt)
 }
 
 /*
+ * Steps to the next field of a message whose fields 1..max are scalars
+ * (varints), except those whose bit is set in len_fields, which are
+ * length-delimited (sub messages or strings). Higher fields are skipped, as
+ * protobuf asks of unknown fields; a known field with another wire type is
+ * malformed. Returns 1 with *f and *v (varint) or *sub (length-delimited)
+ * set, 0 at the end of the message, -1 on malformed data (b is left where
+ * decoding stopped, for the error message).
+ */
+static int pb_next(struct pb *b, uint32_t max, uint32_t len_fields, uint32_t *f, uint64_t *v,
+		   struct pb *sub)
+{
+	uint32_t wt;
+
+	while (b->p < b->end) {
+		if (!pb_key(b, f, &wt))
+			return -1;
+		if (*f > max) {
+			if (!pb_skip(b, wt))
+				return -1;
+			continue;
+		}
+		if (*f < 32 && (len_fields >> *f & 1))
+			return wt == WT_LEN && pb_sub(b, sub) ? 1 : -1;
+		return wt == WT_VARINT && pb_varint(b, v) ? 1 : -1;
+	}
+	return 0;
+}
+
+/*
+ * Decodes a message whose fields 1..max are all scalars into v[1..max]
+ * (v[0] is unused; a field given twice keeps its last value, as protobuf
+ * does; absent fields keep what v held). False on malformed data.
+ */
+static bool pb_scalars(struct pb *b, uint64_t *v, uint32_t max)
+{
+	uint32_t f;
+	uint64_t x;
+	int rc;
+
+	while ((rc = pb_next(b, max, 0, &f, &x, NULL)) > 0)
+		v[f] = x;
+	return rc == 0;
+}
+
+/*
  * Runs the statements given last (variadic, so they may hold commas) with v
  * set to each varint of a repeated scalar field, packed (wt 2) or not
  * (wt 0); jumps to the caller's "bad" label on malformed data.
@@ -222,7 +246,7 @@ struct reader {
 	struct kl_err *err;
 	uint32_t nstr;
 	uint32_t max_depth, max_samples;
-	struct idmap maps, funcs, locs;
+	struct pprof_idmap maps, funcs, locs;
 	/* counts from the first pass, to size arrays once */
 	size_t nsamples, nmappings, nfunctions, nlocations;
 	/* header fields whose string indexes are checked once all strings are in */
@@ -442,146 +466,99 @@ out:
 
 static int read_mapping(struct reader *r, struct pb *b)
 {
+	/* by field number: id, start, limit, offset, filename, build_id, has_* */
+	uint64_t v[11] = { 0 };
 	struct kl_mapping m = { 0 };
-	int64_t filename = 0, build_id = 0;
-	uint32_t f, wt;
-	uint64_t v;
 	int rc;
 
-	while (b->p < b->end) {
-		if (!pb_key(b, &f, &wt))
-			goto bad;
-		if (f > 10 || wt != WT_VARINT) {
-			if (f <= 10 || !pb_skip(b, wt))
-				goto bad;
-			continue;
-		}
-		if (!pb_varint(b, &v))
-			goto bad;
-		switch (f) {
-		case 1: m.id = v; break;
-		case 2: m.start = v; break;
-		case 3: m.limit = v; break;
-		case 4: m.offset = v; break;
-		case 5: filename = (int64_t)v; break;
-		case 6: build_id = (int64_t)v; break;
-		case 7: m.flags = (m.flags & ~KL_MAP_HAS_FUNCTIONS) | (v ? KL_MAP_HAS_FUNCTIONS : 0); break;
-		case 8: m.flags = (m.flags & ~KL_MAP_HAS_FILENAMES) | (v ? KL_MAP_HAS_FILENAMES : 0); break;
-		case 9: m.flags = (m.flags & ~KL_MAP_HAS_LINE_NUMBERS) | (v ? KL_MAP_HAS_LINE_NUMBERS : 0); break;
-		case 10: m.flags = (m.flags & ~KL_MAP_HAS_INLINE_FRAMES) | (v ? KL_MAP_HAS_INLINE_FRAMES : 0); break;
-		}
-	}
-	if ((rc = check_str(r, filename, "mapping", m.id)) ||
-	    (rc = check_str(r, build_id, "mapping", m.id)))
+	if (!pb_scalars(b, v, 10))
+		return malformed(r, "mapping", b);
+	m.id = v[1];
+	m.start = v[2];
+	m.limit = v[3];
+	m.offset = v[4];
+	m.flags = (v[7] ? KL_MAP_HAS_FUNCTIONS : 0) | (v[8] ? KL_MAP_HAS_FILENAMES : 0) |
+		  (v[9] ? KL_MAP_HAS_LINE_NUMBERS : 0) | (v[10] ? KL_MAP_HAS_INLINE_FRAMES : 0);
+	if ((rc = check_str(r, (int64_t)v[5], "mapping", m.id)) ||
+	    (rc = check_str(r, (int64_t)v[6], "mapping", m.id)))
 		return rc;
-	m.filename = (kl_strid)filename;
-	m.build_id = (kl_strid)build_id;
+	m.filename = (kl_strid)v[5];
+	m.build_id = (kl_strid)v[6];
 	kl_profile_add_mapping(r->p, &m);
 	return 0;
-bad:
-	return malformed(r, "mapping", b);
 }
 
 static int read_function(struct reader *r, struct pb *b)
 {
+	/* by field number: id, name, system_name, filename, start_line */
+	uint64_t v[6] = { 0 };
 	struct kl_function fn = { 0 };
-	int64_t s[4] = { 0 };	/* name, system_name, filename by field number */
-	uint32_t f, wt;
-	uint64_t v;
 	int rc;
 
-	while (b->p < b->end) {
-		if (!pb_key(b, &f, &wt))
-			goto bad;
-		if (f > 5 || wt != WT_VARINT) {
-			if (f <= 5 || !pb_skip(b, wt))
-				goto bad;
-			continue;
-		}
-		if (!pb_varint(b, &v))
-			goto bad;
-		if (f == 1)
-			fn.id = v;
-		else if (f == 5)
-			fn.start_line = (int64_t)v;
-		else
-			s[f - 1] = (int64_t)v;
-	}
-	if ((rc = check_str(r, s[1], "function", fn.id)) ||
-	    (rc = check_str(r, s[2], "function", fn.id)) ||
-	    (rc = check_str(r, s[3], "function", fn.id)))
+	if (!pb_scalars(b, v, 5))
+		return malformed(r, "function", b);
+	fn.id = v[1];
+	fn.start_line = (int64_t)v[5];
+	if ((rc = check_str(r, (int64_t)v[2], "function", fn.id)) ||
+	    (rc = check_str(r, (int64_t)v[3], "function", fn.id)) ||
+	    (rc = check_str(r, (int64_t)v[4], "function", fn.id)))
 		return rc;
-	fn.name = (kl_strid)s[1];
-	fn.system_name = (kl_strid)s[2];
-	fn.filename = (kl_strid)s[3];
+	fn.name = (kl_strid)v[2];
+	fn.system_name = (kl_strid)v[3];
+	fn.filename = (kl_strid)v[4];
 	kl_profile_add_function(r->p, &fn);
 	return 0;
-bad:
-	return malformed(r, "function", b);
+}
+
+/*
+ * Decodes a location's Line message (sub, read from the location's b) into
+ * r->lines_buf[i], growing the buffer as needed.
+ */
+static int read_line(struct reader *r, const struct pb *b, struct pb *sub, uint64_t loc_id,
+		     uint32_t i)
+{
+	uint64_t v[4] = { 0 };	/* by field number: function_id, line, column */
+	int64_t fi;
+
+	if (!pb_scalars(sub, v, 3))
+		return malformed(r, "location", b);
+	fi = idmap_get(&r->funcs, v[1]);
+	if (fi < 0)
+		return kl_errf(r->err, -KL_EFORMAT,
+			       "pprof: location %" PRIu64 " refers to unknown function %" PRIu64,
+			       loc_id, v[1]);
+	if (i >= r->lines_cap && KL_GROW(r->lines_buf, r->lines_cap, (size_t)i + 1))
+		return oom(r);
+	r->lines_buf[i] = (struct kl_line){ (uint32_t)fi, (int64_t)v[2], (int64_t)v[3] };
+	return 0;
 }
 
 static int read_location(struct reader *r, struct pb *b)
 {
 	struct kl_location loc = { 0 };
-	uint64_t mapping_id = 0;
-	uint32_t f, wt, nlines = 0;
-	uint64_t v;
+	uint64_t mapping_id = 0, v;
+	uint32_t f, nlines = 0;
+	struct pb sub;
+	int rc;
 
-	while (b->p < b->end) {
-		if (!pb_key(b, &f, &wt))
-			goto bad;
-		if (f == 4) {	/* line */
-			struct pb sub;
-			uint64_t fid = 0;
-			int64_t line = 0, column = 0;
-			int64_t fi;
-
-			if (wt != WT_LEN || !pb_sub(b, &sub))
-				goto bad;
-			while (sub.p < sub.end) {
-				if (!pb_key(&sub, &f, &wt))
-					goto bad;
-				if (f > 3 || wt != WT_VARINT) {
-					if (f <= 3 || !pb_skip(&sub, wt))
-						goto bad;
-					continue;
-				}
-				if (!pb_varint(&sub, &v))
-					goto bad;
-				if (f == 1)
-					fid = v;
-				else if (f == 2)
-					line = (int64_t)v;
-				else
-					column = (int64_t)v;
-			}
-			fi = idmap_get(&r->funcs, fid);
-			if (fi < 0)
-				return kl_errf(r->err, -KL_EFORMAT,
-					       "pprof: location %" PRIu64 " refers to unknown function %" PRIu64,
-					       loc.id, fid);
-			if (nlines >= r->lines_cap &&
-			    KL_GROW(r->lines_buf, r->lines_cap, (size_t)nlines + 1))
-				return oom(r);
-			r->lines_buf[nlines++] = (struct kl_line){ (uint32_t)fi, line, column };
-			continue;
-		}
-		if (f > 5 || wt != WT_VARINT) {
-			if (f <= 5 || !pb_skip(b, wt))
-				goto bad;
-			continue;
-		}
-		if (!pb_varint(b, &v))
-			goto bad;
-		if (f == 1)
+	/* field 4 (line) is the only message; the others are scalars */
+	while ((rc = pb_next(b, 5, 1u << 4, &f, &v, &sub)) > 0) {
+		if (f == 1) {
 			loc.id = v;
-		else if (f == 2)
+		} else if (f == 2) {
 			mapping_id = v;
-		else if (f == 3)
+		} else if (f == 3) {
 			loc.address = v;
-		else
+		} else if (f == 5) {
 			loc.is_folded = v != 0;
+		} else {
+			if ((rc = read_line(r, b, &sub, loc.id, nlines)))
+				return rc;
+			nlines++;
+		}
 	}
+	if (rc < 0)
+		return malformed(r, "location", b);
 	if (mapping_id) {
 		int64_t mi = idmap_get(&r->maps, mapping_id);
 
@@ -593,37 +570,21 @@ static int read_location(struct reader *r, struct pb *b)
 	}
 	kl_profile_add_location(r->p, &loc, r->lines_buf, nlines);
 	return 0;
-bad:
-	return malformed(r, "location", b);
 }
 
 static int read_label(struct reader *r, struct pb *b, size_t sample, struct kl_label *out)
 {
-	int64_t s[5] = { 0 };	/* by field number: key 1, str 2, num 3, num_unit 4 */
-	uint32_t f, wt;
-	uint64_t v;
+	uint64_t v[5] = { 0 };	/* by field number: key 1, str 2, num 3, num_unit 4 */
 	int rc;
 
-	while (b->p < b->end) {
-		if (!pb_key(b, &f, &wt))
-			goto bad;
-		if (f > 4 || wt != WT_VARINT) {
-			if (f <= 4 || !pb_skip(b, wt))
-				goto bad;
-			continue;
-		}
-		if (!pb_varint(b, &v))
-			goto bad;
-		s[f] = (int64_t)v;
-	}
-	if ((rc = check_str(r, s[1], "label of sample", sample)) ||
-	    (rc = check_str(r, s[2], "label of sample", sample)) ||
-	    (rc = check_str(r, s[4], "label of sample", sample)))
+	if (!pb_scalars(b, v, 4))
+		return malformed(r, "label", b);
+	if ((rc = check_str(r, (int64_t)v[1], "label of sample", sample)) ||
+	    (rc = check_str(r, (int64_t)v[2], "label of sample", sample)) ||
+	    (rc = check_str(r, (int64_t)v[4], "label of sample", sample)))
 		return rc;
-	*out = (struct kl_label){ (kl_strid)s[1], (kl_strid)s[2], s[3], (kl_strid)s[4] };
+	*out = (struct kl_label){ (kl_strid)v[1], (kl_strid)v[2], (int64_t)v[3], (kl_strid)v[4] };
 	return 0;
-bad:
-	return malformed(r, "label", b);
 }
 
 static int read_sample(struct reader *r, struct pb *b, size_t index)
@@ -700,24 +661,24 @@ bad:
  * first member (kl_mapping, kl_function, kl_location), rejecting id 0 and
  * duplicates. what names the kind of object in messages.
  */
-static int build_idmap(struct reader *r, struct idmap *map, const void *objs, size_t n,
+static int build_idmap(struct reader *r, struct pprof_idmap *map, const void *objs, size_t n,
 		       size_t stride, const char *what)
 {
 	uint64_t max_id = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		uint64_t id = *(const uint64_t *)((const char *)objs + i * stride);
+		uint64_t id = pprof_obj_id(objs, i, stride);
 
 		if (id == 0)
 			return kl_errf(r->err, -KL_EFORMAT, "pprof: %s %zu has id 0", what, i);
 		max_id = KL_MAX(max_id, id);
 	}
-	if (idmap_init(map, n, max_id))
+	if (pprof_idmap_init(map, n, max_id))
 		return oom(r);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t id = *(const uint64_t *)((const char *)objs + i * stride);
+		uint64_t id = pprof_obj_id(objs, i, stride);
 
-		if (!idmap_put(map, id, (uint32_t)i))
+		if (!pprof_idmap_put(map, id, (uint32_t)i))
 			return kl_errf(r->err, -KL_EFORMAT, "pprof: duplicate %s id %" PRIu64,
 				       what, id);
 	}
@@ -763,15 +724,16 @@ static int pass_objects(struct reader *r, uint32_t fa, uint32_t fb)
 int kl_pprof_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
 		  struct kl_profile **out, struct kl_err *err)
 {
-	size_t max_input = lim && lim->max_input ? lim->max_input : DEFAULT_MAX_INPUT;
+	const struct kl_read_limits limits = kl_read_limits_resolve(lim);
+	const size_t max_input = limits.max_input;
 	struct reader r = { .err = err };
 	struct kl_buf raw = KL_BUF_INIT;
 	struct kl_profile *p;
 	int rc;
 
 	*out = NULL;
-	r.max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_MAX_DEPTH;
-	r.max_samples = lim && lim->max_samples ? lim->max_samples : DEFAULT_MAX_SAMPLES;
+	r.max_depth = limits.max_depth;
+	r.max_samples = limits.max_samples;
 	if (kl_is_gzip(data, len)) {
 		rc = kl_gunzip(data, len, max_input, &raw, err);
 		if (rc) {
@@ -815,9 +777,9 @@ int kl_pprof_read(const uint8_t *data, size_t len, const struct kl_read_limits *
 	if (rc)
 		kl_err_prefix(err, "pprof");
 out:
-	idmap_release(&r.maps);
-	idmap_release(&r.funcs);
-	idmap_release(&r.locs);
+	pprof_idmap_release(&r.maps);
+	pprof_idmap_release(&r.funcs);
+	pprof_idmap_release(&r.locs);
 	kl_free(r.locs_buf);
 	kl_free(r.vals_buf);
 	kl_free(r.labels_buf);
@@ -827,281 +789,5 @@ out:
 		kl_profile_free(r.p);
 	else
 		*out = r.p;
-	return rc;
-}
-
-/* ---- writing ---------------------------------------------------------- */
-
-/*
- * Chooses the pprof ids to write for n objects: their own ids when all are
- * non-zero and unique (a profile read from pprof), else index + 1 (a
- * profile built by another reader or by merge). ids[i] receives the id.
- */
-static int choose_ids(const void *objs, size_t n, size_t stride, uint64_t *ids)
-{
-	struct idmap m;
-	uint64_t max_id = 0;
-	bool own = true;
-
-	for (size_t i = 0; i < n; i++) {
-		ids[i] = *(const uint64_t *)((const char *)objs + i * stride);
-		if (ids[i] == 0)
-			own = false;
-		max_id = KL_MAX(max_id, ids[i]);
-	}
-	if (own && n) {
-		if (idmap_init(&m, n, max_id))
-			return -ENOMEM;
-		for (size_t i = 0; own && i < n; i++)
-			own = idmap_put(&m, ids[i], (uint32_t)i);
-		idmap_release(&m);
-	}
-	if (!own) {
-		for (size_t i = 0; i < n; i++)
-			ids[i] = i + 1;
-	}
-	return 0;
-}
-
-/* Everything the protobuf-c message points to, freed in one place. */
-struct wmsg {
-	Perftools__Profiles__Profile prof;
-	Perftools__Profiles__ValueType *vt, **vtp, period_type;
-	Perftools__Profiles__Mapping *map, **mapp;
-	Perftools__Profiles__Function *fn, **fnp;
-	Perftools__Profiles__Location *loc, **locp;
-	Perftools__Profiles__Line *ln, **lnp;
-	Perftools__Profiles__Sample *smp, **smpp;
-	Perftools__Profiles__Label *lb, **lbp;
-	ProtobufCBinaryData *strs;
-	int64_t *comments;
-	uint64_t *map_ids, *fn_ids, *loc_ids, *sample_locs;
-};
-
-static void wmsg_release(struct wmsg *w)
-{
-	kl_free(w->vt);
-	kl_free(w->vtp);
-	kl_free(w->map);
-	kl_free(w->mapp);
-	kl_free(w->fn);
-	kl_free(w->fnp);
-	kl_free(w->loc);
-	kl_free(w->locp);
-	kl_free(w->ln);
-	kl_free(w->lnp);
-	kl_free(w->smp);
-	kl_free(w->smpp);
-	kl_free(w->lb);
-	kl_free(w->lbp);
-	kl_free(w->strs);
-	kl_free(w->comments);
-	kl_free(w->map_ids);
-	kl_free(w->fn_ids);
-	kl_free(w->loc_ids);
-	kl_free(w->sample_locs);
-}
-
-/* kl_malloc for n elements of size, at least one so NULL means failure. */
-static void *alloc_n(size_t n, size_t size)
-{
-	return kl_reallocarray(NULL, n ? n : 1, size);
-}
-
-static int wmsg_alloc(struct wmsg *w, const struct kl_profile *p)
-{
-	uint32_t nstr = kl_strtab_count(p->strs);
-
-	w->vt = alloc_n(p->nsample_types, sizeof(*w->vt));
-	w->vtp = alloc_n(p->nsample_types, sizeof(*w->vtp));
-	w->map = alloc_n(p->nmappings, sizeof(*w->map));
-	w->mapp = alloc_n(p->nmappings, sizeof(*w->mapp));
-	w->fn = alloc_n(p->nfunctions, sizeof(*w->fn));
-	w->fnp = alloc_n(p->nfunctions, sizeof(*w->fnp));
-	w->loc = alloc_n(p->nlocations, sizeof(*w->loc));
-	w->locp = alloc_n(p->nlocations, sizeof(*w->locp));
-	w->ln = alloc_n(p->nlines, sizeof(*w->ln));
-	w->lnp = alloc_n(p->nlines, sizeof(*w->lnp));
-	w->smp = alloc_n(p->nsamples, sizeof(*w->smp));
-	w->smpp = alloc_n(p->nsamples, sizeof(*w->smpp));
-	w->lb = alloc_n(p->nlabels, sizeof(*w->lb));
-	w->lbp = alloc_n(p->nlabels, sizeof(*w->lbp));
-	w->strs = alloc_n(nstr, sizeof(*w->strs));
-	w->comments = alloc_n(p->ncomments, sizeof(*w->comments));
-	w->map_ids = alloc_n(p->nmappings, sizeof(*w->map_ids));
-	w->fn_ids = alloc_n(p->nfunctions, sizeof(*w->fn_ids));
-	w->loc_ids = alloc_n(p->nlocations, sizeof(*w->loc_ids));
-	w->sample_locs = alloc_n(p->nsample_locs, sizeof(*w->sample_locs));
-	if (!w->vt || !w->vtp || !w->map || !w->mapp || !w->fn || !w->fnp || !w->loc ||
-	    !w->locp || !w->ln || !w->lnp || !w->smp || !w->smpp || !w->lb || !w->lbp ||
-	    !w->strs || !w->comments || !w->map_ids || !w->fn_ids || !w->loc_ids ||
-	    !w->sample_locs)
-		return -ENOMEM;
-	if (choose_ids(p->mappings, p->nmappings, sizeof(*p->mappings), w->map_ids) ||
-	    choose_ids(p->functions, p->nfunctions, sizeof(*p->functions), w->fn_ids) ||
-	    choose_ids(p->locations, p->nlocations, sizeof(*p->locations), w->loc_ids))
-		return -ENOMEM;
-	return 0;
-}
-
-/* Fills the message structs from p (all indexes already validated). */
-static void wmsg_fill(struct wmsg *w, const struct kl_profile *p)
-{
-	Perftools__Profiles__Profile *m = &w->prof;
-	uint32_t nstr = kl_strtab_count(p->strs), ntypes = p->nsample_types;
-
-	perftools__profiles__profile__init(m);
-	for (uint32_t i = 0; i < nstr; i++) {
-		w->strs[i].data = (uint8_t *)kl_strtab_get(p->strs, i);
-		w->strs[i].len = kl_strtab_len(p->strs, i);
-	}
-	m->n_string_table = nstr;
-	m->string_table = w->strs;
-
-	for (uint32_t i = 0; i < p->nsample_types; i++) {
-		perftools__profiles__value_type__init(&w->vt[i]);
-		w->vt[i].type = p->sample_types[i].type;
-		w->vt[i].unit = p->sample_types[i].unit;
-		w->vtp[i] = &w->vt[i];
-	}
-	m->n_sample_type = p->nsample_types;
-	m->sample_type = w->vtp;
-
-	for (uint32_t i = 0; i < p->nmappings; i++) {
-		const struct kl_mapping *km = &p->mappings[i];
-		Perftools__Profiles__Mapping *pm = &w->map[i];
-
-		perftools__profiles__mapping__init(pm);
-		pm->id = w->map_ids[i];
-		pm->memory_start = km->start;
-		pm->memory_limit = km->limit;
-		pm->file_offset = km->offset;
-		pm->filename = km->filename;
-		pm->build_id = km->build_id;
-		pm->has_functions = !!(km->flags & KL_MAP_HAS_FUNCTIONS);
-		pm->has_filenames = !!(km->flags & KL_MAP_HAS_FILENAMES);
-		pm->has_line_numbers = !!(km->flags & KL_MAP_HAS_LINE_NUMBERS);
-		pm->has_inline_frames = !!(km->flags & KL_MAP_HAS_INLINE_FRAMES);
-		w->mapp[i] = pm;
-	}
-	m->n_mapping = p->nmappings;
-	m->mapping = w->mapp;
-
-	for (uint32_t i = 0; i < p->nfunctions; i++) {
-		const struct kl_function *kf = &p->functions[i];
-		Perftools__Profiles__Function *pf = &w->fn[i];
-
-		perftools__profiles__function__init(pf);
-		pf->id = w->fn_ids[i];
-		pf->name = kf->name;
-		pf->system_name = kf->system_name;
-		pf->filename = kf->filename;
-		pf->start_line = kf->start_line;
-		w->fnp[i] = pf;
-	}
-	m->n_function = p->nfunctions;
-	m->function = w->fnp;
-
-	for (uint32_t i = 0; i < p->nlines; i++) {
-		perftools__profiles__line__init(&w->ln[i]);
-		w->ln[i].function_id = w->fn_ids[p->lines[i].function];
-		w->ln[i].line = p->lines[i].line;
-		w->ln[i].column = p->lines[i].column;
-		w->lnp[i] = &w->ln[i];
-	}
-	for (uint32_t i = 0; i < p->nlocations; i++) {
-		const struct kl_location *kl = &p->locations[i];
-		Perftools__Profiles__Location *pl = &w->loc[i];
-
-		perftools__profiles__location__init(pl);
-		pl->id = w->loc_ids[i];
-		pl->mapping_id = kl->mapping ? w->map_ids[kl->mapping - 1] : 0;
-		pl->address = kl->address;
-		pl->is_folded = kl->is_folded;
-		pl->n_line = kl->nlines;
-		pl->line = w->lnp + kl->line_start;
-		w->locp[i] = pl;
-	}
-	m->n_location = p->nlocations;
-	m->location = w->locp;
-
-	for (size_t i = 0; i < p->nsample_locs; i++)
-		w->sample_locs[i] = w->loc_ids[p->sample_locs[i]];
-	for (size_t i = 0; i < p->nlabels; i++) {
-		perftools__profiles__label__init(&w->lb[i]);
-		w->lb[i].key = p->labels[i].key;
-		w->lb[i].str = p->labels[i].str;
-		w->lb[i].num = p->labels[i].num;
-		w->lb[i].num_unit = p->labels[i].num_unit;
-		w->lbp[i] = &w->lb[i];
-	}
-	for (uint32_t i = 0; i < p->nsamples; i++) {
-		const struct kl_sample *ks = &p->samples[i];
-		Perftools__Profiles__Sample *ps = &w->smp[i];
-
-		perftools__profiles__sample__init(ps);
-		ps->n_location_id = ks->nlocs;
-		ps->location_id = w->sample_locs + ks->loc_start;
-		ps->n_value = p->nsample_types;
-		/* protobuf-c only reads through this pointer while packing */
-		ps->value = ntypes ? (int64_t *)kl_sample_values(p, i) : NULL;
-		ps->n_label = ks->nlabels;
-		ps->label = w->lbp + ks->label_start;
-		w->smpp[i] = ps;
-	}
-	m->n_sample = p->nsamples;
-	m->sample = w->smpp;
-
-	m->drop_frames = p->drop_frames;
-	m->keep_frames = p->keep_frames;
-	m->time_nanos = p->time_nanos;
-	m->duration_nanos = p->duration_nanos;
-	/* an absent period type stays absent: pprof tells nil from empty */
-	if (p->period_type.type || p->period_type.unit) {
-		perftools__profiles__value_type__init(&w->period_type);
-		w->period_type.type = p->period_type.type;
-		w->period_type.unit = p->period_type.unit;
-		m->period_type = &w->period_type;
-	}
-	m->period = p->period;
-	for (uint32_t i = 0; i < p->ncomments; i++)
-		w->comments[i] = p->comments[i];
-	m->n_comment = p->ncomments;
-	m->comment = w->comments;
-	m->default_sample_type = p->default_sample_type;
-}
-
-int kl_pprof_write(const struct kl_profile *p, bool compress, struct kl_buf *out,
-		   struct kl_err *err)
-{
-	struct wmsg w;
-	struct kl_buf raw = KL_BUF_INIT;
-	struct kl_buf *dst = compress ? &raw : out;
-	size_t size;
-	int rc;
-
-	memset(&w, 0, sizeof(w));
-	rc = kl_profile_validate(p, err);
-	if (rc) {
-		kl_err_prefix(err, "pprof: cannot write");
-		return rc;
-	}
-	if (wmsg_alloc(&w, p)) {
-		rc = kl_errf(err, -ENOMEM, "pprof: out of memory");
-		goto out;
-	}
-	wmsg_fill(&w, p);
-	size = perftools__profiles__profile__get_packed_size(&w.prof);
-	if (kl_buf_reserve(dst, size)) {
-		rc = kl_errf(err, kl_buf_error(dst), "pprof: output of %zu bytes too large", size);
-		goto out;
-	}
-	dst->len += perftools__profiles__profile__pack(&w.prof, (uint8_t *)dst->data + dst->len);
-	dst->data[dst->len] = '\0';
-	if (compress)
-		rc = kl_gzip(raw.data, raw.len, out, err);
-out:
-	wmsg_release(&w);
-	kl_buf_release(&raw);
 	return rc;
 }

@@ -16,7 +16,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "formats.h"
+#include "limits_internal.h"
 #include "kiln/version.h"
 
 #define EMPTY UINT32_MAX
@@ -249,10 +249,6 @@ out:
 }
 
 /* ---- reader ------------------------------------------------------------ */
-
-#define DEFAULT_MAX_INPUT ((size_t)1 << 30)
-#define DEFAULT_MAX_SAMPLES 50000000u
-#define DEFAULT_MAX_DEPTH 4096u
 
 struct ss_read {
 	struct kl_profile *p;
@@ -537,10 +533,10 @@ static int ss_unit(struct ss_read *r, const char *unit, bool evented)
 int kl_speedscope_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
 		       struct kl_profile **out, struct kl_err *err)
 {
-	size_t max_input = lim && lim->max_input ? lim->max_input : DEFAULT_MAX_INPUT;
+	const struct kl_read_limits limits = kl_read_limits_resolve(lim);
 	struct ss_read r = {
-		.max_samples = lim && lim->max_samples ? lim->max_samples : DEFAULT_MAX_SAMPLES,
-		.max_depth = lim && lim->max_depth ? lim->max_depth : DEFAULT_MAX_DEPTH,
+		.max_samples = limits.max_samples,
+		.max_depth = limits.max_depth,
 		.err = err,
 	};
 	const json_t *frames, *profiles, *prof;
@@ -551,9 +547,8 @@ int kl_speedscope_read(const uint8_t *data, size_t len, const struct kl_read_lim
 	int rc;
 
 	*out = NULL;
-	if (len > max_input)
-		return kl_errf(err, -KL_ELIMIT, "speedscope: input of %zu bytes exceeds the limit "
-			       "of %zu", len, max_input);
+	if ((rc = kl_check_input_size("speedscope", len, limits.max_input, err)))
+		return rc;
 	root = json_loadb((const char *)data, len, 0, &jerr);
 	if (!root)
 		return kl_errf(err, -KL_EFORMAT, "speedscope: invalid JSON at line %d column %d: %s",
