@@ -6,7 +6,8 @@
  *   1. node 0 is the root; a node's parent has a smaller index than the
  *      node (nodes are created parent first, and rebuilds keep that order);
  *   2. the hash table holds every non-root node, keyed by (parent, name),
- *      and is at most half full;
+ *      and is at most half full; a slot is (hash >> 32) << 32 | index, and
+ *      EMPTY (all ones) marks a free slot (no node has index UINT32_MAX);
  *   3. for non-negative inputs, total >= self and a parent's total is at
  *      least the sum of its children's totals plus its self.
  */
@@ -17,6 +18,7 @@
 #include "tree.h"
 
 #define EMPTY UINT32_MAX
+#define EMPTY_SLOT UINT64_MAX
 
 static uint64_t child_key_hash(uint32_t parent, uint32_t name)
 {
@@ -61,35 +63,43 @@ void kl_tree_free(struct kl_tree *t)
 	kl_free(t);
 }
 
+static inline uint64_t slot_of(uint64_t hash, uint32_t idx)
+{
+	return (hash & 0xffffffff00000000ULL) | idx;
+}
+
 uint32_t kl_tree_child(const struct kl_tree *t, uint32_t parent, uint32_t name)
 {
+	uint64_t h = child_key_hash(parent, name), tag = h & 0xffffffff00000000ULL;
 	size_t mask = t->nslots - 1;
 
-	for (size_t i = child_key_hash(parent, name) & mask; t->slots[i] != EMPTY;
-	     i = (i + 1) & mask) {
-		const struct kl_tree_node *n = &t->nodes[t->slots[i]];
+	for (size_t i = h & mask; t->slots[i] != EMPTY_SLOT; i = (i + 1) & mask) {
+		uint64_t slot = t->slots[i];
+		uint32_t idx = (uint32_t)slot;
 
-		if (n->parent == parent && n->name == name)
-			return t->slots[i];
+		if ((slot & 0xffffffff00000000ULL) == tag && t->nodes[idx].parent == parent &&
+		    t->nodes[idx].name == name)
+			return idx;
 	}
 	return KL_TREE_NONE;
 }
 
-static void slot_insert(uint32_t *slots, size_t nslots, const struct kl_tree_node *nodes,
+static void slot_insert(uint64_t *slots, size_t nslots, const struct kl_tree_node *nodes,
 			uint32_t idx)
 {
-	size_t mask = nslots - 1, i = child_key_hash(nodes[idx].parent, nodes[idx].name) & mask;
+	uint64_t h = child_key_hash(nodes[idx].parent, nodes[idx].name);
+	size_t mask = nslots - 1, i = h & mask;
 
-	while (slots[i] != EMPTY)
+	while (slots[i] != EMPTY_SLOT)
 		i = (i + 1) & mask;
-	slots[i] = idx;
+	slots[i] = slot_of(h, idx);
 }
 
 /* Rebuilds the hash table with room for at least want nodes. */
 static int rehash(struct kl_tree *t, size_t want)
 {
 	size_t nslots = 1024;
-	uint32_t *slots;
+	uint64_t *slots;
 
 	while (nslots < want * 2)
 		nslots *= 2;
@@ -105,17 +115,13 @@ static int rehash(struct kl_tree *t, size_t want)
 	return 0;
 }
 
-/* Finds or creates the child of parent named name. EMPTY on failure. */
-static uint32_t child_get(struct kl_tree *t, uint32_t parent, uint32_t name)
+/* Appends a node as the first child of parent, outside the hash table. */
+static uint32_t node_append(struct kl_tree *t, uint32_t parent, uint32_t name)
 {
-	uint32_t idx = kl_tree_child(t, parent, name);
 	struct kl_tree_node *n;
+	uint32_t idx;
 
-	if (idx != KL_TREE_NONE)
-		return idx;
 	if (t->nnodes == UINT32_MAX - 1 || KL_GROW(t->nodes, t->nodes_cap, t->nnodes + 1))
-		return EMPTY;
-	if ((size_t)(t->nnodes + 1) * 2 > t->nslots && rehash(t, (size_t)t->nnodes + 1))
 		return EMPTY;
 	idx = t->nnodes++;
 	n = &t->nodes[idx];
@@ -125,7 +131,34 @@ static uint32_t child_get(struct kl_tree *t, uint32_t parent, uint32_t name)
 	n->first_child = KL_TREE_NONE;
 	n->next_sibling = t->nodes[parent].first_child;
 	t->nodes[parent].first_child = idx;
-	slot_insert(t->slots, t->nslots, t->nodes, idx);
+	return idx;
+}
+
+/*
+ * Finds or creates the child of parent named name, hashing once: the probe
+ * that fails to find the child ends at the slot the new child takes.
+ * EMPTY on failure.
+ */
+static uint32_t child_get(struct kl_tree *t, uint32_t parent, uint32_t name)
+{
+	uint64_t h = child_key_hash(parent, name), tag = h & 0xffffffff00000000ULL;
+	size_t mask, i;
+	uint32_t idx;
+
+	if ((size_t)(t->nnodes + 1) * 2 > t->nslots && rehash(t, (size_t)t->nnodes + 1))
+		return EMPTY;
+	mask = t->nslots - 1;
+	for (i = h & mask; t->slots[i] != EMPTY_SLOT; i = (i + 1) & mask) {
+		uint64_t slot = t->slots[i];
+
+		idx = (uint32_t)slot;
+		if ((slot & 0xffffffff00000000ULL) == tag && t->nodes[idx].parent == parent &&
+		    t->nodes[idx].name == name)
+			return idx;
+	}
+	idx = node_append(t, parent, name);
+	if (idx != EMPTY)
+		t->slots[i] = slot_of(h, idx);
 	return idx;
 }
 
@@ -183,10 +216,17 @@ static int cmp_name_ids(const void *a, const void *b, void *ctx)
 	return c ? c : (lx > ly) - (lx < ly);
 }
 
+struct rank_ctx {
+	const uint32_t *rank;
+	const struct kl_tree_node *nodes;
+};
+
+/* Orders node indexes by the rank of their names. */
 static int cmp_by_rank(const void *a, const void *b, void *ctx)
 {
-	const uint32_t *rank = ctx;
-	uint32_t x = rank[*(const uint32_t *)a], y = rank[*(const uint32_t *)b];
+	const struct rank_ctx *c = ctx;
+	uint32_t x = c->rank[c->nodes[*(const uint32_t *)a].name];
+	uint32_t y = c->rank[c->nodes[*(const uint32_t *)b].name];
 
 	return (x > y) - (x < y);
 }
@@ -217,8 +257,9 @@ static uint32_t *name_ranks(const struct kl_tree *t)
 
 int kl_tree_sort(struct kl_tree *t)
 {
-	uint32_t *rank = name_ranks(t), *kids = NULL, *keys = NULL;
-	size_t cap = 0, keys_cap = 0;
+	uint32_t *rank = name_ranks(t), *kids = NULL;
+	struct rank_ctx ctx = { rank, t->nodes };
+	size_t cap = 0;
 	int rc = 0;
 
 	if (!rank)
@@ -236,17 +277,7 @@ int kl_tree_sort(struct kl_tree *t)
 		}
 		if (n < 2)
 			continue;
-		/* sort child indexes by the rank of their names */
-		if (KL_GROW(keys, keys_cap, n)) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (uint32_t k = 0; k < n; k++)
-			keys[k] = t->nodes[kids[k]].name;
-		qsort_r(keys, n, sizeof(*keys), cmp_by_rank, rank);
-		/* names are unique among siblings: map back through the hash */
-		for (uint32_t k = 0; k < n; k++)
-			kids[k] = kl_tree_child(t, i, keys[k]);
+		qsort_r(kids, n, sizeof(*kids), cmp_by_rank, &ctx);
 		t->nodes[i].first_child = kids[0];
 		for (uint32_t k = 0; k + 1 < n; k++)
 			t->nodes[kids[k]].next_sibling = kids[k + 1];
@@ -255,7 +286,6 @@ int kl_tree_sort(struct kl_tree *t)
 out:
 	kl_free(rank);
 	kl_free(kids);
-	kl_free(keys);
 	return rc;
 }
 
@@ -273,17 +303,21 @@ static int64_t node_key(const struct kl_tree *t, uint32_t i)
 /*
  * Replaces t's nodes with the kept ones (keep[i] != 0; keep[0] must be set
  * and a kept node's parent must be kept). The values of removed children go
- * to an "other" child (as_other) or to the parent's self.
+ * to one "other" child per parent (as_other) or to the parent's self.
+ * Nodes are copied in index order, so parents still precede children, and
+ * the hash table is rebuilt once at the end.
  */
 static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
 {
 	struct kl_tree *n = kl_tree_new(t->names, t->ncols);
 	uint32_t *map = kl_malloc((size_t)t->nnodes * sizeof(*map));
+	uint32_t *other_of = kl_malloc((size_t)t->nnodes * sizeof(*other_of));
 	uint32_t other = kl_strtab_intern_cstr(t->names, "other");
 	int rc = -ENOMEM;
 
-	if (!n || !map || kl_strtab_failed(t->names))
+	if (!n || !map || !other_of || kl_strtab_failed(t->names))
 		goto out;
+	memset(other_of, 0xff, (size_t)t->nnodes * sizeof(*other_of));
 	map[0] = 0;
 	for (uint32_t c = 0; c < t->ncols; c++) {
 		n->nodes[0].self[c] = t->nodes[0].self[c];
@@ -301,7 +335,14 @@ static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
 				n->nodes[parent].self[c] += o->total[c];
 			continue;
 		}
-		idx = child_get(n, parent, keep[i] ? o->name : other);
+		if (keep[i]) {
+			idx = map[i] = node_append(n, parent, o->name);
+		} else {
+			/* new parents are numbered below t->nnodes: other_of fits */
+			if (other_of[parent] == EMPTY)
+				other_of[parent] = node_append(n, parent, other);
+			idx = other_of[parent];
+		}
 		if (idx == EMPTY)
 			goto out;
 		for (uint32_t c = 0; c < t->ncols; c++) {
@@ -309,9 +350,9 @@ static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
 			/* a removed subtree becomes self time of "other" */
 			n->nodes[idx].self[c] += keep[i] ? o->self[c] : o->total[c];
 		}
-		if (keep[i])
-			map[i] = idx;
 	}
+	if (rehash(n, n->nnodes))
+		goto out;
 	/* swap the new nodes into t, keeping t's identity and name table */
 	kl_free(t->nodes);
 	kl_free(t->slots);
@@ -326,14 +367,60 @@ static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
 out:
 	kl_tree_free(n);
 	kl_free(map);
+	kl_free(other_of);
 	return rc;
 }
 
-static int cmp_keys_desc(const void *a, const void *b)
+static void swap_i64(int64_t *a, int64_t *b)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	int64_t t = *a;
 
-	return (x < y) - (x > y);
+	*a = *b;
+	*b = t;
+}
+
+/*
+ * Returns the k-th largest (0-based) of keys[0..n), reordering keys:
+ * quickselect with a median-of-three pivot, linear on average, so that
+ * truncating a tree of tens of millions of nodes does not sort them all.
+ */
+static int64_t select_kth_largest(int64_t *keys, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n - 1;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2, i = lo, j = hi;
+		int64_t pivot;
+
+		/* median of three, in descending order */
+		if (keys[mid] > keys[lo])
+			swap_i64(&keys[mid], &keys[lo]);
+		if (keys[hi] > keys[lo])
+			swap_i64(&keys[hi], &keys[lo]);
+		if (keys[hi] > keys[mid])
+			swap_i64(&keys[hi], &keys[mid]);
+		pivot = keys[mid];
+		while (i <= j) {
+			while (keys[i] > pivot)
+				i++;
+			while (keys[j] < pivot)
+				j--;
+			if (i <= j) {
+				swap_i64(&keys[i], &keys[j]);
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			return keys[k];
+	}
+	return keys[k];
 }
 
 int kl_tree_truncate(struct kl_tree *t, uint32_t max_nodes)
@@ -354,12 +441,11 @@ int kl_tree_truncate(struct kl_tree *t, uint32_t max_nodes)
 	}
 	for (uint32_t i = 0; i < t->nnodes; i++)
 		keys[i] = node_key(t, i);
-	qsort(keys, t->nnodes, sizeof(*keys), cmp_keys_desc);
-	threshold = keys[max_nodes - 1];
-	/* how many nodes equal to the threshold fit: earlier (shallower) first */
-	at_threshold = 0;
-	for (uint32_t i = 0; i < max_nodes; i++)
-		at_threshold += keys[i] == threshold;
+	threshold = select_kth_largest(keys, t->nnodes, max_nodes - 1);
+	/* nodes equal to the threshold that fit: earlier (shallower) first */
+	at_threshold = max_nodes;
+	for (uint32_t i = 0; i < t->nnodes; i++)
+		at_threshold -= node_key(t, i) > threshold;
 	for (uint32_t i = 0; i < t->nnodes; i++) {
 		int64_t k = node_key(t, i);
 		bool parent_kept = i == 0 || keep[t->nodes[i].parent];

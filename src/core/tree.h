@@ -36,8 +36,12 @@ struct kl_tree {
 	uint32_t nnodes;
 	size_t nodes_cap;
 	uint32_t ncols;		/* 1, or 2 for a diff */
-	/* child lookup: open addressing over (parent, name) */
-	uint32_t *slots;
+	/*
+	 * child lookup: open addressing over (parent, name); each slot holds
+	 * the high 32 bits of the key's hash above the node index, so probes
+	 * that miss are decided without touching the nodes array
+	 */
+	uint64_t *slots;
 	size_t nslots;
 	/* description for renderers: the sample type and unit of column 0 */
 	char sample_type[64];

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -283,6 +284,90 @@ static void test_tree_prune_and_diff(void **state)
 	kl_tree_free(t);
 }
 
+/* Largest total over both columns, as kl_tree_truncate ranks nodes. */
+static int64_t key_of(const struct kl_tree *t, uint32_t i)
+{
+	int64_t a = t->nodes[i].total[0], b = t->nodes[i].total[1];
+
+	return a > b ? a : b;
+}
+
+/*
+ * Truncation on a random tree with many equal values: totals are kept,
+ * at most max_nodes named nodes survive, and no dropped subtree outweighs
+ * a kept node (so the selection of the N-th largest total is right).
+ */
+static void test_tree_truncate_random(void **state)
+{
+	unsigned seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		struct kl_tree *t = kl_tree_new(NULL, 2);
+		uint32_t names[8], stack[6], other, named = 0, max_nodes = 5 + (uint32_t)round * 7;
+		uint32_t before;
+		int64_t total0, total1, max_dropped = 0, min_kept = INT64_MAX;
+		char nm[8];
+
+		for (int i = 0; i < 8; i++) {
+			snprintf(nm, sizeof(nm), "f%d", i);
+			names[i] = kl_strtab_intern_cstr(t->names, nm);
+		}
+		for (int s = 0; s < 300; s++) {
+			uint32_t depth = 1 + (seed = seed * 1103515245 + 12345) % 6;
+
+			for (uint32_t d = 0; d < depth; d++)
+				stack[d] = names[(seed = seed * 1103515245 + 12345) % 8];
+			assert_int_equal(kl_tree_add_stack(t, stack, depth, 1 + (seed >> 16) % 3,
+							   (seed >> 8) & 1, true), 0);
+		}
+		total0 = t->nodes[0].total[0];
+		total1 = t->nodes[0].total[1];
+		/* the heaviest dropped node can weigh at most the lightest kept one */
+		{
+			int64_t *keys = malloc(t->nnodes * sizeof(*keys));
+
+			for (uint32_t i = 0; i < t->nnodes; i++)
+				keys[i] = key_of(t, i);
+			for (uint32_t i = 0; i + 1 < t->nnodes; i++)	/* simple sort, small n */
+				for (uint32_t j = i + 1; j < t->nnodes; j++)
+					if (keys[j] > keys[i]) {
+						int64_t x = keys[i];
+						keys[i] = keys[j];
+						keys[j] = x;
+					}
+			if (t->nnodes > max_nodes)
+				max_dropped = keys[max_nodes];
+			free(keys);
+		}
+		before = t->nnodes;
+		assert_int_equal(kl_tree_truncate(t, max_nodes), 0);
+		other = (uint32_t)kl_strtab_find(t->names, "other", 5);
+		assert_int_equal(t->nodes[0].total[0], total0);
+		assert_int_equal(t->nodes[0].total[1], total1);
+		for (uint32_t i = 0; i < t->nnodes; i++) {
+			int64_t sum[2] = { t->nodes[i].self[0], t->nodes[i].self[1] };
+
+			for (uint32_t c = t->nodes[i].first_child; c != KL_TREE_NONE;
+			     c = t->nodes[c].next_sibling) {
+				sum[0] += t->nodes[c].total[0];
+				sum[1] += t->nodes[c].total[1];
+			}
+			assert_int_equal(sum[0], t->nodes[i].total[0]);	/* consistent */
+			assert_int_equal(sum[1], t->nodes[i].total[1]);
+			if (t->nodes[i].name != other) {
+				named++;
+				if (key_of(t, i) < min_kept)
+					min_kept = key_of(t, i);
+			}
+		}
+		/* exactly max_nodes real nodes survive: ties are filled shallow first */
+		assert_int_equal(named, before > max_nodes ? max_nodes : before);
+		assert_true(min_kept >= max_dropped);
+		kl_tree_free(t);
+	}
+}
+
 static void test_sample_index(void **state)
 {
 	struct kl_profile *p = kl_profile_new();
@@ -309,6 +394,7 @@ int main(void)
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_tree),
 		cmocka_unit_test(test_tree_prune_and_diff),
+		cmocka_unit_test(test_tree_truncate_random),
 		cmocka_unit_test(test_sample_index),
 	};
 
