@@ -82,17 +82,12 @@ static int write_pprof(const struct kl_profile *p, const struct cli_report_opts 
 		uint8_t *keep8 = cli_xcalloc(p->nsamples + 1, 1);
 		uint8_t *line_hidden = cli_xcalloc(p->nlines + 1, 1);
 		uint8_t *loc_hidden = cli_xcalloc(p->nlocations + 1, 1);
-		bool *keep = cli_xcalloc(p->nsamples + 1, sizeof(*keep));
 
-		if (kl_filter_apply(filter, p, keep8, line_hidden, loc_hidden) == 0) {
-			for (uint32_t i = 0; i < p->nsamples; i++)
-				keep[i] = keep8[i];
-			subset = kl_profile_copy_samples(p, keep);
-		}
+		if (kl_filter_apply(filter, p, keep8, line_hidden, loc_hidden) == 0)
+			subset = kl_profile_copy_samples(p, keep8);
 		free(keep8);
 		free(line_hidden);
 		free(loc_hidden);
-		free(keep);
 		if (!subset) {
 			cli_error("convert", "out of memory");
 			rc = CLI_FAIL;

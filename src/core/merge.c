@@ -613,7 +613,7 @@ out:
 
 /* ---- copying a subset of samples ---------------------------------------- */
 
-struct kl_profile *kl_profile_copy_samples(const struct kl_profile *p, const bool *keep)
+struct kl_profile *kl_profile_copy_samples(const struct kl_profile *p, const uint8_t *keep)
 {
 	struct kl_profile *c = kl_profile_new(), *ret = NULL;
 	uint32_t *locmap = NULL, *funcmap = NULL, *mapmap = NULL, *buf = NULL;

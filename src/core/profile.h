@@ -228,11 +228,12 @@ int kl_profile_merge(struct kl_profile *const *profiles, size_t n, struct kl_pro
 		     struct kl_err *err);
 
 /*
- * Returns a copy of p holding only the samples for which keep[i] is true,
+ * Returns a copy of p holding only the samples for which keep[i] is non-zero
+ * (the mask kl_filter_apply writes; NULL keeps all),
  * with unreferenced locations, functions and mappings dropped. Cheap helper
  * shared by filters.
  */
-struct kl_profile *kl_profile_copy_samples(const struct kl_profile *p, const bool *keep);
+struct kl_profile *kl_profile_copy_samples(const struct kl_profile *p, const uint8_t *keep);
 
 /* Sum of values of sample type index over all samples. */
 int64_t kl_profile_total(const struct kl_profile *p, uint32_t sample_index);

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();	/* writing is stable across a round trip */
 	{
 		struct kl_profile *pair[2] = { p, q }, *m = NULL, *c;
-		bool *keep = calloc(p->nsamples + 1, sizeof(*keep));
+		uint8_t *keep = calloc(p->nsamples + 1, sizeof(*keep));
 
 		if (kl_profile_merge(pair, 2, &m, &err) == 0) {
 			if (kl_profile_validate(m, &err) || m->nsamples > p->nsamples)
@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (keep) {
 			for (uint32_t i = 0; i < p->nsamples; i += 2)
-				keep[i] = true;
+				keep[i] = 1;
 			c = kl_profile_copy_samples(p, keep);
 			if (c && (kl_profile_validate(c, &err) ||
 				  c->nsamples != (p->nsamples + 1) / 2))

@@ -231,7 +231,7 @@ static void test_headers_aslr_and_labels(void **state)
 static void test_copy_samples(void **state)
 {
 	struct kl_profile *p = read_fixture("pprof/go-heap.pb.gz"), *c, *all;
-	bool *keep = calloc(p->nsamples, sizeof(*keep));
+	uint8_t *keep = calloc(p->nsamples, sizeof(*keep));
 	int64_t want = 0;
 	struct kl_err err;
 	struct kl_buf out = KL_BUF_INIT;
@@ -239,7 +239,7 @@ static void test_copy_samples(void **state)
 	(void)state;
 	assert_non_null(keep);
 	for (uint32_t i = 0; i < p->nsamples; i += 2) {
-		keep[i] = true;
+		keep[i] = 1;
 		want += kl_sample_values(p, i)[1];
 	}
 	c = kl_profile_copy_samples(p, keep);
