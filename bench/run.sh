@@ -6,7 +6,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
-for b in top pprof collapse flame; do
+for b in top pprof collapse flame scale; do
 	echo "== bench/$b.sh"
 	bash "$root/bench/$b.sh" || status=1
 	echo

@@ -11,7 +11,7 @@ PACKAGES=(
 	zlib1g-dev libzstd-dev libjansson-dev libpcre2-dev libcurl4-openssl-dev
 	libxxhash-dev libcmocka-dev
 	zstd golang-go python3
-	hyperfine jq time
+	hyperfine jq time bc
 )
 
 # node runs the flame graph viewer's tests; any node >= 18 will do, so
