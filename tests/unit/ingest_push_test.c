@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ingest_push_test.c - Connect Push: binary PushRequest (encoded here by
+ * hand, fields in either order), protojson with base64 raw profiles,
+ * whole-body gzip, the unknown_service default, all-or-nothing failure and
+ * Connect error codes; base64 edge cases.
+ */
+#include "ingest_testlib.h"
+
+static void pb_varint(struct kl_buf *b, uint64_t v)
+{
+	while (v >= 0x80) {
+		kl_buf_addch(b, (char)(v | 0x80));
+		v >>= 7;
+	}
+	kl_buf_addch(b, (char)v);
+}
+
+static void pb_bytes(struct kl_buf *b, uint32_t field, const void *data, size_t len)
+{
+	pb_varint(b, (uint64_t)field << 3 | 2);
+	pb_varint(b, len);
+	kl_buf_add(b, data, len);
+}
+
+static void pb_label(struct kl_buf *b, const char *name, const char *value)
+{
+	struct kl_buf l = KL_BUF_INIT;
+
+	pb_bytes(&l, 1, name, strlen(name));
+	pb_bytes(&l, 2, value, strlen(value));
+	pb_bytes(b, 1, l.data, l.len);
+	kl_buf_release(&l);
+}
+
+static void pb_sample(struct kl_buf *b, const void *raw, size_t len)
+{
+	struct kl_buf s = KL_BUF_INIT;
+
+	pb_bytes(&s, 2, "0f3a-uuid", 9);	/* ID first: order does not matter */
+	pb_bytes(&s, 1, raw, len);
+	pb_varint(&s, 9 << 3 | 0);	/* an unknown varint field is skipped */
+	pb_varint(&s, 42);
+	pb_bytes(b, 2, s.data, s.len);
+	kl_buf_release(&s);
+}
+
+/* A PushRequest of two series: go-cpu under full labels, go-heap without service_name. */
+static void build_request(struct kl_buf *req)
+{
+	struct kl_buf s1 = KL_BUF_INIT, s2 = KL_BUF_INIT;
+	size_t len;
+	uint8_t *cpu = slurp("pprof/go-cpu.pb.gz", &len);
+
+	/* the sample before the labels */
+	pb_sample(&s1, cpu, len);
+	pb_label(&s1, "__name__", "process_cpu");
+	pb_label(&s1, "service_name", "py-app");
+	pb_label(&s1, "__delta__", "false");
+	pb_label(&s1, "env", "prod");
+	pb_bytes(req, 1, s1.data, s1.len);
+	free(cpu);
+	cpu = slurp("pprof/go-heap.pb.gz", &len);
+	pb_label(&s2, "region", "eu");
+	pb_sample(&s2, cpu, len);
+	pb_bytes(req, 1, s2.data, s2.len);
+	free(cpu);
+	kl_buf_release(&s1);
+	kl_buf_release(&s2);
+}
+
+static void check_series(const struct kl_series_set *s)
+{
+	long i;
+
+	/* go-cpu: 2 types x 3 vehicle groups; go-heap: 4 types */
+	assert_int_equal(s->n, 10);
+	i = find_series(s, "__profile_type__", "process_cpu:cpu:nanoseconds:cpu:nanoseconds", 0);
+	assert_true(i >= 0);
+	assert_string_equal(kl_labels_get(&s->v[i].labels, "service_name"), "py-app");
+	assert_string_equal(kl_labels_get(&s->v[i].labels, "env"), "prod");
+	assert_null(kl_labels_get(&s->v[i].labels, "__delta__"));
+	/* the profile's own time is the series start */
+	assert_true(s->v[i].start_ns == s->v[i].profile->time_nanos);
+	assert_true(s->v[i].end_ns > s->v[i].start_ns);
+	i = find_series(s, "__profile_type__", "memory:inuse_space:bytes:space:bytes", 0);
+	assert_true(i >= 0);
+	assert_string_equal(kl_labels_get(&s->v[i].labels, "service_name"), "unknown_service");
+	assert_string_equal(kl_labels_get(&s->v[i].labels, "region"), "eu");
+	assert_string_equal(kl_labels_get(&s->v[i].labels, "__name__"), "memory");
+}
+
+static void test_push_proto(void **state)
+{
+	struct kl_buf req = KL_BUF_INIT, gz = KL_BUF_INIT;
+	struct kl_series_set s = { 0 };
+	struct kl_http_err err = { 0 };
+	struct kl_err e;
+
+	(void)state;
+	build_request(&req);
+	assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)req.data, req.len,
+					NOW_NS, NULL, &s, &err), 0);
+	check_series(&s);
+	kl_series_set_release(&s);
+
+	/* the whole body gzip, as the Rust-based SDKs send it */
+	assert_int_equal(kl_gzip(req.data, req.len, &gz, &e), 0);
+	assert_int_equal(kl_push_decode("application/proto", "gzip", (const uint8_t *)gz.data, gz.len,
+					NOW_NS, NULL, &s, &err), 0);
+	check_series(&s);
+	/* a gzip body over max_body is refused with 413 */
+	{
+		struct kl_series_set s2 = { 0 };
+		struct kl_ingest_limits lim = { .max_body = 1000 };
+
+		assert_int_equal(kl_push_decode("application/proto", "gzip", (const uint8_t *)gz.data,
+						gz.len, NOW_NS, &lim, &s2, &err), -KL_ELIMIT);
+		assert_int_equal(err.status, 413);
+		assert_string_equal(err.code, "resource_exhausted");
+	}
+	/* all or nothing: a bad second series leaves the set as it was */
+	{
+		struct kl_buf bad = KL_BUF_INIT, sr = KL_BUF_INIT;
+		size_t n0 = s.n;
+
+		kl_buf_add(&bad, req.data, req.len);
+		pb_label(&sr, "service_name", "x");
+		pb_sample(&sr, "garbage", 7);
+		pb_bytes(&bad, 1, sr.data, sr.len);
+		assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)bad.data,
+						bad.len, NOW_NS, NULL, &s, &err), -KL_EFORMAT);
+		assert_int_equal(s.n, n0);
+		assert_int_equal(err.status, 400);
+		assert_string_equal(err.code, "invalid_argument");
+		kl_buf_release(&bad);
+		kl_buf_release(&sr);
+	}
+	kl_series_set_release(&s);
+	kl_buf_release(&gz);
+	kl_buf_release(&req);
+}
+
+static void b64(struct kl_buf *out, const uint8_t *d, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)d[i] << 16 | (i + 1 < n ? (uint32_t)d[i + 1] << 8 : 0) |
+			     (i + 2 < n ? d[i + 2] : 0);
+
+		kl_buf_addch(out, tab[v >> 18 & 63]);
+		kl_buf_addch(out, tab[v >> 12 & 63]);
+		kl_buf_addch(out, i + 1 < n ? tab[v >> 6 & 63] : '=');
+		kl_buf_addch(out, i + 2 < n ? tab[v & 63] : '=');
+	}
+}
+
+static void test_push_json(void **state)
+{
+	struct kl_buf js = KL_BUF_INIT;
+	struct kl_series_set s = { 0 };
+	struct kl_http_err err = { 0 };
+	size_t len;
+	uint8_t *cpu = slurp("pprof/go-cpu.pb.gz", &len), *heap;
+
+	(void)state;
+	kl_buf_addstr(&js, "{\"series\":[{\"labels\":[{\"name\":\"__name__\",\"value\":\"process_cpu\"},"
+		      "{\"name\":\"service_name\",\"value\":\"py-app\"},{\"name\":\"__delta__\","
+		      "\"value\":\"false\"},{\"name\":\"env\",\"value\":\"prod\"}],"
+		      "\"samples\":[{\"rawProfile\":\"");
+	b64(&js, cpu, len);
+	free(cpu);
+	heap = slurp("pprof/go-heap.pb.gz", &len);
+	kl_buf_addstr(&js, "\",\"ID\":\"u-1\"}]},{\"labels\":[{\"name\":\"region\",\"value\":\"eu\"}],"
+		      "\"samples\":[{\"raw_profile\":\"");
+	b64(&js, heap, len);
+	free(heap);
+	kl_buf_addstr(&js, "\"}]}]}");
+	assert_int_equal(kl_push_decode("application/json; charset=utf-8", "identity",
+					(const uint8_t *)js.data, js.len, NOW_NS, NULL, &s, &err), 0);
+	check_series(&s);
+	kl_series_set_release(&s);
+	kl_buf_release(&js);
+
+	/* errors */
+	assert_int_equal(kl_push_decode("application/json", NULL, (const uint8_t *)"{", 1, NOW_NS,
+					NULL, &s, &err), -KL_EFORMAT);
+	assert_non_null(strstr(err.e.msg, "push: bad JSON"));
+	assert_int_equal(kl_push_decode("application/json", NULL,
+					(const uint8_t *)"{\"series\":[{\"samples\":[{\"rawProfile\":\"!!\"}]}]}",
+					46, NOW_NS, NULL, &s, &err), -KL_EFORMAT);
+	assert_string_equal(err.e.msg, "push: series 0: sample 0: rawProfile is not base64");
+	assert_int_equal(kl_push_decode("application/json", NULL,
+					(const uint8_t *)"{\"series\":[{\"labels\":[{\"name\":1}]}]}", 36,
+					NOW_NS, NULL, &s, &err), -KL_EFORMAT);
+	assert_string_equal(err.e.msg, "push: series 0: label 0 needs string name and value");
+	assert_int_equal(kl_push_decode("text/plain", NULL, (const uint8_t *)"", 0, NOW_NS, NULL, &s,
+					&err), -KL_EFORMAT);
+	assert_int_equal(err.status, 415);
+	assert_int_equal(kl_push_decode("application/proto", "br", (const uint8_t *)"", 0, NOW_NS,
+					NULL, &s, &err), -KL_EFORMAT);
+	assert_int_equal(err.status, 415);
+	/* an empty request is a valid, empty push */
+	assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)"", 0, NOW_NS,
+					NULL, &s, &err), 0);
+	assert_int_equal(kl_push_decode("application/json", NULL, (const uint8_t *)"{}", 2, NOW_NS,
+					NULL, &s, &err), 0);
+	assert_int_equal(s.n, 0);
+	/* malformed protobuf */
+	assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)"\x0a\x05\x0a", 3,
+					NOW_NS, NULL, &s, &err), -KL_EFORMAT);
+	assert_string_equal(err.e.msg, "push: malformed protobuf in PushRequest");
+	assert_int_equal(kl_push_decode("application/proto", NULL,
+					(const uint8_t *)"\x0a\x02\x12\x00", 4, NOW_NS, NULL, &s, &err),
+			 -KL_EFORMAT);
+	assert_string_equal(err.e.msg, "push: sample without raw_profile");
+}
+
+static void test_base64(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} ok[] = {
+		{ "", "" }, { "Zg==", "f" }, { "Zm8=", "fo" }, { "Zm9v", "foo" }, { "Zg", "f" },
+		{ "Zm8", "fo" }, { "-_-_", "\xfb\xff\xbf" }, { "+/+/", "\xfb\xff\xbf" },
+	};
+	static const char *const bad[] = { "Z", "Zg=", "Zm9v=", "Zg===", "Zm 9", "Z=g=", "Zm9vZ" };
+
+	(void)state;
+	for (size_t i = 0; i < KL_ARRAY_SIZE(ok); i++) {
+		struct kl_buf b = KL_BUF_INIT;
+
+		assert_int_equal(kl_base64_decode(ok[i].in, strlen(ok[i].in), &b), 0);
+		assert_int_equal(b.len, strlen(ok[i].out));
+		if (b.len)
+			assert_memory_equal(b.data, ok[i].out, b.len);
+		kl_buf_release(&b);
+	}
+	for (size_t i = 0; i < KL_ARRAY_SIZE(bad); i++) {
+		struct kl_buf b = KL_BUF_INIT;
+
+		if (kl_base64_decode(bad[i], strlen(bad[i]), &b) == 0)
+			fail_msg("base64 \"%s\" accepted", bad[i]);
+		kl_buf_release(&b);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_push_proto),
+		cmocka_unit_test(test_push_json),
+		cmocka_unit_test(test_base64),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
