@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/hindex.h"
 #include "textreport.h"
 
 #define MARGIN 5		/* lines shown before the first / after the last sample */
@@ -41,8 +42,7 @@ struct line_table {
 	struct line_node *nodes;
 	uint32_t n;
 	size_t cap;
-	uint32_t *slots;	/* open addressing; UINT32_MAX = empty */
-	size_t nslots;
+	struct kl_hindex index;	/* nodes by node_hash; made by the first get */
 };
 
 static uint64_t node_hash(kl_strid name, kl_strid file, int64_t line, int64_t start)
@@ -51,37 +51,26 @@ static uint64_t node_hash(kl_strid name, kl_strid file, int64_t line, int64_t st
 			   ((uint64_t)start << 17));
 }
 
-static void table_grow(struct line_table *t)
+static void table_fail(void)
 {
-	size_t nslots = t->nslots ? t->nslots * 2 : 4096;
-	uint32_t *slots = cli_xmalloc(nslots * sizeof(*slots));
-
-	memset(slots, 0xff, nslots * sizeof(*slots));
-	for (uint32_t i = 0; i < t->n; i++) {
-		const struct line_node *nd = &t->nodes[i];
-		size_t j = node_hash(nd->name, nd->file, nd->line, nd->start_line) & (nslots - 1);
-
-		while (slots[j] != UINT32_MAX)
-			j = (j + 1) & (nslots - 1);
-		slots[j] = i;
-	}
-	free(t->slots);
-	t->slots = slots;
-	t->nslots = nslots;
+	fprintf(stderr, "kiln: out of memory\n");
+	exit(CLI_FAIL);
 }
 
 /* Finds or adds the node of (function f, line). */
 static struct line_node *table_get(struct line_table *t, const struct kl_function *f,
 				   int64_t line)
 {
-	uint64_t h = node_hash(f->name, f->filename, line, f->start_line);
+	struct kl_hindex_probe p;
 	struct line_node *nd;
-	size_t j;
+	uint32_t i;
 
-	if (((size_t)t->n + 1) * 2 > t->nslots)
-		table_grow(t);
-	for (j = h & (t->nslots - 1); t->slots[j] != UINT32_MAX; j = (j + 1) & (t->nslots - 1)) {
-		nd = &t->nodes[t->slots[j]];
+	if (!t->index.slots && kl_hindex_init(&t->index, 2048))
+		table_fail();
+	for (i = kl_hindex_first(&t->index, node_hash(f->name, f->filename, line, f->start_line),
+				 &p);
+	     i != KL_HINDEX_NONE; i = kl_hindex_next(&t->index, &p)) {
+		nd = &t->nodes[i];
 		if (nd->name == f->name && nd->file == f->filename && nd->line == line &&
 		    nd->start_line == f->start_line)
 			return nd;
@@ -89,18 +78,18 @@ static struct line_node *table_get(struct line_table *t, const struct kl_functio
 	if (t->n == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 1024;
 		t->nodes = realloc(t->nodes, t->cap * sizeof(*t->nodes));
-		if (!t->nodes) {
-			fprintf(stderr, "kiln: out of memory\n");
-			exit(CLI_FAIL);
-		}
+		if (!t->nodes)
+			table_fail();
 	}
+	if (kl_hindex_insert_at(&t->index, &p, t->n))
+		table_fail();
 	nd = &t->nodes[t->n];
 	memset(nd, 0, sizeof(*nd));
 	nd->name = f->name;
 	nd->file = f->filename;
 	nd->line = line;
 	nd->start_line = f->start_line;
-	t->slots[j] = t->n++;
+	t->n++;
 	return nd;
 }
 
@@ -604,7 +593,7 @@ out:
 	kl_buf_release(&c.out);
 	free(matched);
 	free(t.nodes);
-	free(t.slots);
+	kl_hindex_release(&t.index);
 	free(keep);
 	free(line_hidden);
 	free(loc_hidden);

@@ -37,7 +37,7 @@ void kl_flat_release(struct kl_flat *f)
 	kl_free(f->nodes);
 	kl_free(f->node_of_name);
 	kl_free(f->edges);
-	kl_free(f->slots);
+	kl_hindex_release(&f->edge_index);
 	kl_free(f->in);
 	kl_free(f->out);
 	kl_free(f->srcs);
@@ -89,54 +89,34 @@ static uint32_t node_get(struct kl_flat *f, uint32_t name)
 	return f->nnodes - 1;
 }
 
-static inline size_t edge_slot(uint32_t src, uint32_t dst, size_t mask)
+static inline uint64_t edge_hash(uint32_t src, uint32_t dst)
 {
-	return (size_t)kl_hash_u64(((uint64_t)src << 32) | dst) & mask;
-}
-
-static int edges_rehash(struct kl_flat *f, size_t nslots)
-{
-	uint32_t *slots = kl_calloc(nslots, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < f->nedges; i++) {
-		size_t s = edge_slot(f->edges[i].src, f->edges[i].dst, nslots - 1);
-
-		while (slots[s])
-			s = (s + 1) & (nslots - 1);
-		slots[s] = i + 1;
-	}
-	kl_free(f->slots);
-	f->slots = slots;
-	f->nslots = nslots;
-	return 0;
+	return kl_hash_u64(((uint64_t)src << 32) | dst);
 }
 
 /* Returns the edge src -> dst, creating it (inlined, weight 0). */
 static struct kl_flat_edge *edge_get(struct kl_flat *f, uint32_t src, uint32_t dst)
 {
+	struct kl_hindex_probe p;
 	struct kl_flat_edge *e;
-	size_t s;
+	uint32_t i;
 
-	if ((size_t)f->nedges * 2 >= f->nslots &&
-	    edges_rehash(f, f->nslots ? f->nslots * 2 : 1024))
+	if (!f->edge_index.slots && kl_hindex_init(&f->edge_index, 512))
 		return NULL;
-	s = edge_slot(src, dst, f->nslots - 1);
-	while (f->slots[s]) {
-		e = &f->edges[f->slots[s] - 1];
+	for (i = kl_hindex_first(&f->edge_index, edge_hash(src, dst), &p); i != KL_HINDEX_NONE;
+	     i = kl_hindex_next(&f->edge_index, &p)) {
+		e = &f->edges[i];
 		if (e->src == src && e->dst == dst)
 			return e;
-		s = (s + 1) & (f->nslots - 1);
 	}
-	if (KL_GROW(f->edges, f->edges_cap, (size_t)f->nedges + 1))
+	if (KL_GROW(f->edges, f->edges_cap, (size_t)f->nedges + 1) ||
+	    kl_hindex_insert_at(&f->edge_index, &p, f->nedges))
 		return NULL;
-	e = &f->edges[f->nedges];
+	e = &f->edges[f->nedges++];
 	memset(e, 0, sizeof(*e));
 	e->src = src;
 	e->dst = dst;
 	e->inlined = true;
-	f->slots[s] = ++f->nedges;
 	return e;
 }
 
@@ -222,8 +202,7 @@ static int edge_pass(struct kl_flat *f)
 	int rc;
 
 	f->nedges = 0;
-	if (f->slots)
-		memset(f->slots, 0, f->nslots * sizeof(*f->slots));
+	kl_hindex_clear(&f->edge_index);
 	for (uint32_t si = 0; si < f->nsrcs; si++) {
 		const struct kl_view *v = f->srcs[si].view;
 		const struct kl_profile *p = v->profile;

@@ -41,6 +41,7 @@
 #ifndef KL_FLAT_H
 #define KL_FLAT_H
 
+#include "hindex.h"
 #include "view.h"
 
 #define KL_FLAT_NONE UINT32_MAX
@@ -95,8 +96,7 @@ struct kl_flat {
 	struct kl_flat_edge *edges;
 	uint32_t nedges;
 	size_t edges_cap;
-	uint32_t *slots;		/* open addressing over (src, dst) */
-	size_t nslots;
+	struct kl_hindex edge_index;	/* edges by (src, dst); made on first use */
 	uint32_t *in, *out;		/* edge indexes grouped per node */
 
 	struct kl_flat_source *srcs;

@@ -12,6 +12,7 @@
  * Every "is it the same" question is one probe in a hash table over the
  * output's objects, so merging costs O(input size).
  */
+#include "hindex.h"
 #include "profile.h"
 
 #include <stdio.h>
@@ -42,91 +43,24 @@ static const int64_t *values_of(const struct kl_profile *p, uint32_t i)
 	return p->nsample_types ? kl_sample_values(p, i) : NULL;
 }
 
-/* ---- hash tables of output object indexes ------------------------------ */
-
-/*
- * An index table: open addressing (linear probing, at most half full) over
- * objects stored elsewhere, keeping each slot's hash so growing never needs
- * the objects. idx1 is index + 1; 0 marks an empty slot.
- */
-struct slot {
-	uint32_t idx1;
-	uint32_t hash;
-};
-
-struct itab {
-	struct slot *slots;
-	size_t mask;
-	size_t n;
-};
+/* ---- hash indexes of output objects ------------------------------------- */
 
 typedef bool (*eq_fn)(const void *ctx, uint32_t idx);
 
-static int itab_init(struct itab *t, size_t expect)
-{
-	size_t nslots = 64;
-
-	while (nslots < expect * 2)
-		nslots *= 2;
-	t->slots = kl_calloc(nslots, sizeof(*t->slots));
-	t->mask = nslots - 1;
-	t->n = 0;
-	return t->slots ? 0 : -ENOMEM;
-}
-
-static void itab_release(struct itab *t)
-{
-	kl_free(t->slots);
-	t->slots = NULL;
-}
-
-static int itab_grow(struct itab *t)
-{
-	size_t nslots = (t->mask + 1) * 2, mask = nslots - 1;
-	struct slot *slots = kl_calloc(nslots, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i <= t->mask; i++) {
-		size_t j;
-
-		if (!t->slots[i].idx1)
-			continue;
-		for (j = t->slots[i].hash & mask; slots[j].idx1; j = (j + 1) & mask)
-			;
-		slots[j] = t->slots[i];
-	}
-	kl_free(t->slots);
-	t->slots = slots;
-	t->mask = mask;
-	return 0;
-}
-
 /*
- * Finds the object equal to the key (eq(ctx, idx) says whether object idx
- * equals it). Returns its index, or -1 after reserving room so that
- * itab_insert can follow; -ENOMEM-style failure returns -2.
+ * Finds the output object equal to the key (eq(ctx, idx) says whether
+ * object idx equals it). Returns its index, or KL_HINDEX_NONE with p at
+ * the slot where kl_hindex_insert_at() puts the object added next.
  */
-static int64_t itab_find(struct itab *t, uint32_t hash, eq_fn eq, const void *ctx)
+static inline uint32_t itab_find(const struct kl_hindex *t, uint64_t hash, eq_fn eq,
+				 const void *ctx, struct kl_hindex_probe *p)
 {
-	for (size_t i = hash & t->mask; t->slots[i].idx1; i = (i + 1) & t->mask) {
-		if (t->slots[i].hash == hash && eq(ctx, t->slots[i].idx1 - 1))
-			return t->slots[i].idx1 - 1;
-	}
-	if ((t->n + 1) * 2 > t->mask + 1 && itab_grow(t))
-		return -2;
-	return -1;
-}
+	uint32_t idx;
 
-/* Inserts idx (not present; itab_find returned -1 just before). */
-static void itab_insert(struct itab *t, uint32_t hash, uint32_t idx)
-{
-	size_t i;
-
-	for (i = hash & t->mask; t->slots[i].idx1; i = (i + 1) & t->mask)
-		;
-	t->slots[i] = (struct slot){ idx + 1, hash };
-	t->n++;
+	for (idx = kl_hindex_first(t, hash, p); idx != KL_HINDEX_NONE; idx = kl_hindex_next(t, p))
+		if (eq(ctx, idx))
+			return idx;
+	return KL_HINDEX_NONE;
 }
 
 /* ---- merging ---------------------------------------------------------- */
@@ -134,7 +68,7 @@ static void itab_insert(struct itab *t, uint32_t hash, uint32_t idx)
 struct merger {
 	struct kl_profile *out;
 	const struct kl_profile *src;
-	struct itab maps, funcs, locs, samples;
+	struct kl_hindex maps, funcs, locs, samples;
 
 	/* per source profile: its index -> output index */
 	kl_strid *strmap;
@@ -172,9 +106,9 @@ static kl_strid map_ident(const struct kl_mapping *m)
 	return m->build_id ? m->build_id : m->filename;
 }
 
-static uint32_t hash_words(const uint64_t *w, size_t n)
+static uint64_t hash_words(const uint64_t *w, size_t n)
 {
-	return (uint32_t)kl_hash(w, n * sizeof(*w));
+	return kl_hash(w, n * sizeof(*w));
 }
 
 static bool map_eq(const void *ctx, uint32_t idx)
@@ -284,9 +218,9 @@ static int merge_mappings(struct merger *mg)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < src->nmappings; i++) {
 		const struct kl_mapping *m = &src->mappings[i];
-		uint64_t key[3];
-		uint32_t h;
-		int64_t found;
+		struct kl_hindex_probe probe;
+		uint64_t key[3], h;
+		uint32_t found;
 
 		mg->kmap = *m;
 		mg->kmap.filename = S(mg, m->filename);
@@ -295,15 +229,14 @@ static int merge_mappings(struct merger *mg)
 		key[1] = mg->kmap.offset;
 		key[2] = map_ident(&mg->kmap);
 		h = hash_words(key, 3);
-		found = itab_find(&mg->maps, h, map_eq, mg);
-		if (found == -2)
-			return -ENOMEM;
-		if (found < 0) {
+		found = itab_find(&mg->maps, h, map_eq, mg, &probe);
+		if (found == KL_HINDEX_NONE) {
 			mg->kmap.id = mg->out->nmappings + 1;
 			found = kl_profile_add_mapping(mg->out, &mg->kmap);
 			if (kl_profile_failed(mg->out))
 				return -ENOMEM;
-			itab_insert(&mg->maps, h, (uint32_t)found);
+			if (kl_hindex_insert_at(&mg->maps, &probe, found))
+				return -ENOMEM;
 		}
 		mg->mapmap[i] = (uint32_t)found + 1;
 		mg->map_delta[i] = (int64_t)(mg->out->mappings[found].start - m->start);
@@ -320,9 +253,9 @@ static int merge_functions(struct merger *mg)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < src->nfunctions; i++) {
 		const struct kl_function *f = &src->functions[i];
-		uint64_t key[4];
-		uint32_t h;
-		int64_t found;
+		struct kl_hindex_probe probe;
+		uint64_t key[4], h;
+		uint32_t found;
 
 		mg->kfunc = (struct kl_function){
 			.name = S(mg, f->name),
@@ -335,15 +268,14 @@ static int merge_functions(struct merger *mg)
 		key[2] = mg->kfunc.filename;
 		key[3] = (uint64_t)f->start_line;
 		h = hash_words(key, 4);
-		found = itab_find(&mg->funcs, h, func_eq, mg);
-		if (found == -2)
-			return -ENOMEM;
-		if (found < 0) {
+		found = itab_find(&mg->funcs, h, func_eq, mg, &probe);
+		if (found == KL_HINDEX_NONE) {
 			mg->kfunc.id = mg->out->nfunctions + 1;
 			found = kl_profile_add_function(mg->out, &mg->kfunc);
 			if (kl_profile_failed(mg->out))
 				return -ENOMEM;
-			itab_insert(&mg->funcs, h, (uint32_t)found);
+			if (kl_hindex_insert_at(&mg->funcs, &probe, found))
+				return -ENOMEM;
 		}
 		mg->funcmap[i] = (uint32_t)found;
 	}
@@ -360,8 +292,9 @@ static int merge_locations(struct merger *mg)
 	for (uint32_t i = 0; i < src->nlocations; i++) {
 		const struct kl_location *l = &src->locations[i];
 		const struct kl_line *ln = lines_of(src, l);
+		struct kl_hindex_probe probe;
 		uint64_t h;
-		int64_t found;
+		uint32_t found;
 
 		if (KL_GROW(mg->klines, mg->klines_cap, l->nlines))
 			return -ENOMEM;
@@ -379,15 +312,14 @@ static int merge_locations(struct merger *mg)
 					kl_hash_u64((uint64_t)ln[j].line * 31 + (uint64_t)ln[j].column));
 		}
 		mg->kloc.nlines = l->nlines;
-		found = itab_find(&mg->locs, (uint32_t)h, loc_eq, mg);
-		if (found == -2)
-			return -ENOMEM;
-		if (found < 0) {
+		found = itab_find(&mg->locs, h, loc_eq, mg, &probe);
+		if (found == KL_HINDEX_NONE) {
 			mg->kloc.id = mg->out->nlocations + 1;
 			found = kl_profile_add_location(mg->out, &mg->kloc, mg->klines, l->nlines);
 			if (kl_profile_failed(mg->out))
 				return -ENOMEM;
-			itab_insert(&mg->locs, (uint32_t)h, (uint32_t)found);
+			if (kl_hindex_insert_at(&mg->locs, &probe, found))
+				return -ENOMEM;
 		}
 		mg->locmap[i] = (uint32_t)found;
 	}
@@ -404,8 +336,9 @@ static int merge_samples(struct merger *mg)
 		const uint32_t *locs = locs_of(src, s);
 		const struct kl_label *lb = labels_of(src, s);
 		const int64_t *vals = values_of(src, i);
+		struct kl_hindex_probe probe;
 		uint64_t h = s->nlocs;
-		int64_t found;
+		uint32_t found;
 
 		if (KL_GROW(mg->klocs, mg->klocs_cap, s->nlocs) ||
 		    KL_GROW(mg->klabels, mg->klabels_cap, s->nlabels))
@@ -429,10 +362,8 @@ static int merge_samples(struct merger *mg)
 			h = kl_hash_u64(h ^ ((uint64_t)k->key << 32 | k->str)) ^
 			    kl_hash_u64((uint64_t)k->num ^ ((uint64_t)k->num_unit << 40));
 		}
-		found = itab_find(&mg->samples, (uint32_t)h, sample_eq, mg);
-		if (found == -2)
-			return -ENOMEM;
-		if (found >= 0) {
+		found = itab_find(&mg->samples, h, sample_eq, mg, &probe);
+		if (found != KL_HINDEX_NONE) {
 			for (uint32_t v = 0; v < nvals; v++) {
 				int64_t *dst = &mg->out->values[(size_t)found * nvals + v];
 
@@ -444,7 +375,8 @@ static int merge_samples(struct merger *mg)
 					      s->nlabels);
 		if (kl_profile_failed(mg->out))
 			return -ENOMEM;
-		itab_insert(&mg->samples, (uint32_t)h, (uint32_t)found);
+		if (kl_hindex_insert_at(&mg->samples, &probe, found))
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -580,8 +512,8 @@ int kl_profile_merge(struct kl_profile *const *profiles, size_t n, struct kl_pro
 		nlocs = KL_MAX(nlocs, (size_t)profiles[k]->nlocations);
 	}
 	mg.out = kl_profile_new();
-	if (!mg.out || itab_init(&mg.maps, 16) || itab_init(&mg.funcs, nlocs) ||
-	    itab_init(&mg.locs, nlocs) || itab_init(&mg.samples, nsamples) ||
+	if (!mg.out || kl_hindex_init(&mg.maps, 16) || kl_hindex_init(&mg.funcs, nlocs) ||
+	    kl_hindex_init(&mg.locs, nlocs) || kl_hindex_init(&mg.samples, nsamples) ||
 	    merge_header(&mg, profiles, n)) {
 		rc = -ENOMEM;
 		goto out;
@@ -596,10 +528,10 @@ int kl_profile_merge(struct kl_profile *const *profiles, size_t n, struct kl_pro
 	}
 out:
 	release_source(&mg);
-	itab_release(&mg.maps);
-	itab_release(&mg.funcs);
-	itab_release(&mg.locs);
-	itab_release(&mg.samples);
+	kl_hindex_release(&mg.maps);
+	kl_hindex_release(&mg.funcs);
+	kl_hindex_release(&mg.locs);
+	kl_hindex_release(&mg.samples);
 	kl_free(mg.klines);
 	kl_free(mg.klocs);
 	kl_free(mg.klabels);

@@ -1,28 +1,27 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * strtab.c - interned strings: one byte arena, an offset per id and an
- * open-addressing hash table (linear probing) from content to id.
+ * strtab.c - interned strings: one byte arena, an offset per id and a
+ * hash index (hindex.h) from content to id.
  *
  * Invariants:
- *   1. id 0 is "" and is never in the hash table's way (it is found by the
+ *   1. id 0 is "" and is never in the hash index (it is found by the
  *      len == 0 shortcut);
  *   2. every string in the arena is followed by a NUL byte, so get() can
  *      hand out C strings without copying;
- *   3. the hash table is at most half full, so probes stay short.
+ *   3. every id but 0 is in the index, except the duplicates that
+ *      kl_strtab_append() stores, so lookups find the first copy.
  */
 #include "strtab.h"
+#include "hindex.h"
 
 #include <string.h>
-
-#define EMPTY_SLOT UINT32_MAX
 
 struct kl_strtab {
 	char *arena;
 	size_t arena_len, arena_cap;
 	uint32_t *offsets;	/* per id: start in arena; length is next - start - 1 */
 	size_t count, offsets_cap;	/* offsets has count + 1 entries */
-	uint32_t *slots;	/* hash table of ids */
-	size_t nslots;		/* power of two */
+	struct kl_hindex index;	/* ids by kl_hash of their bytes */
 	bool failed;
 };
 
@@ -43,13 +42,10 @@ struct kl_strtab *kl_strtab_new(void)
 	st->offsets[0] = 0;
 	st->offsets[1] = 1;
 	st->count = 1;
-	st->nslots = 64;
-	st->slots = kl_malloc(st->nslots * sizeof(*st->slots));
-	if (!st->slots) {
+	if (kl_hindex_init(&st->index, 32)) {
 		kl_strtab_free(st);
 		return NULL;
 	}
-	memset(st->slots, 0xff, st->nslots * sizeof(*st->slots));
 	return st;
 }
 
@@ -59,34 +55,13 @@ void kl_strtab_free(struct kl_strtab *st)
 		return;
 	kl_free(st->arena);
 	kl_free(st->offsets);
-	kl_free(st->slots);
+	kl_hindex_release(&st->index);
 	kl_free(st);
 }
 
 static inline size_t str_len(const struct kl_strtab *st, uint32_t id)
 {
 	return st->offsets[id + 1] - st->offsets[id] - 1;
-}
-
-static int rehash(struct kl_strtab *st)
-{
-	size_t nslots = st->nslots * 2, mask = nslots - 1;
-	uint32_t *slots = kl_malloc(nslots * sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	memset(slots, 0xff, nslots * sizeof(*slots));
-	for (uint32_t id = 1; id < st->count; id++) {
-		size_t i = kl_hash(st->arena + st->offsets[id], str_len(st, id)) & mask;
-
-		while (slots[i] != EMPTY_SLOT)
-			i = (i + 1) & mask;
-		slots[i] = id;
-	}
-	kl_free(st->slots);
-	st->slots = slots;
-	st->nslots = nslots;
-	return 0;
 }
 
 /* Stores s as a new id (no lookup). Returns the id, or 0 on failure. */
@@ -103,10 +78,6 @@ static kl_strid add_string(struct kl_strtab *st, const char *s, size_t len)
 		st->failed = true;
 		return 0;
 	}
-	if ((st->count + 1) * 2 > st->nslots && rehash(st)) {
-		st->failed = true;
-		return 0;
-	}
 	memcpy(st->arena + st->arena_len, s, len);
 	st->arena[st->arena_len + len] = '\0';
 	st->arena_len += len + 1;
@@ -115,41 +86,60 @@ static kl_strid add_string(struct kl_strtab *st, const char *s, size_t len)
 	return id;
 }
 
-static void insert_slot(struct kl_strtab *st, kl_strid id, uint64_t h)
+/* Takes back the string add_string() just stored as id. */
+static void drop_last(struct kl_strtab *st, kl_strid id)
 {
-	size_t mask = st->nslots - 1, i = h & mask;
+	st->count = id;
+	st->arena_len = st->offsets[id];
+}
 
-	while (st->slots[i] != EMPTY_SLOT)
-		i = (i + 1) & mask;
-	st->slots[i] = id;
+/* Probes for s; on a miss, p is where a new id for s goes. */
+static inline int64_t find_probe(const struct kl_strtab *st, const char *s, size_t len,
+				 struct kl_hindex_probe *p)
+{
+	uint32_t id;
+
+	for (id = kl_hindex_first(&st->index, kl_hash(s, len), p); id != KL_HINDEX_NONE;
+	     id = kl_hindex_next(&st->index, p))
+		if (str_len(st, id) == len && memcmp(st->arena + st->offsets[id], s, len) == 0)
+			return id;
+	return -1;
 }
 
 int64_t kl_strtab_find(const struct kl_strtab *st, const char *s, size_t len)
 {
-	size_t mask = st->nslots - 1, i;
+	struct kl_hindex_probe p;
 
 	if (len == 0)
 		return 0;
-	for (i = kl_hash(s, len) & mask; st->slots[i] != EMPTY_SLOT; i = (i + 1) & mask) {
-		uint32_t id = st->slots[i];
+	return find_probe(st, s, len, &p);
+}
 
-		if (str_len(st, id) == len && memcmp(st->arena + st->offsets[id], s, len) == 0)
-			return id;
+/* Stores s as a new id and indexes it at p, where a probe for s ended. */
+static kl_strid add_indexed(struct kl_strtab *st, const char *s, size_t len,
+			    const struct kl_hindex_probe *p)
+{
+	kl_strid id = add_string(st, s, len);
+
+	if (id && kl_hindex_insert_at(&st->index, p, id)) {
+		drop_last(st, id);
+		st->failed = true;
+		return 0;
 	}
-	return -1;
+	return id;
 }
 
 kl_strid kl_strtab_intern(struct kl_strtab *st, const char *s, size_t len)
 {
-	int64_t found = kl_strtab_find(st, s, len);
-	kl_strid id;
+	struct kl_hindex_probe p;
+	int64_t found;
 
+	if (len == 0)
+		return 0;
+	found = find_probe(st, s, len, &p);
 	if (found >= 0)
 		return (kl_strid)found;
-	id = add_string(st, s, len);
-	if (id)
-		insert_slot(st, id, kl_hash(s, len));
-	return id;
+	return add_indexed(st, s, len, &p);
 }
 
 kl_strid kl_strtab_intern_cstr(struct kl_strtab *st, const char *s)
@@ -159,15 +149,12 @@ kl_strid kl_strtab_intern_cstr(struct kl_strtab *st, const char *s)
 
 kl_strid kl_strtab_append(struct kl_strtab *st, const char *s, size_t len)
 {
-	kl_strid id;
+	struct kl_hindex_probe p;
 
-	/* A duplicate stays out of the hash table: lookups find the first. */
-	if (kl_strtab_find(st, s, len) >= 0)
+	/* A duplicate stays out of the hash index: lookups find the first. */
+	if (len == 0 || find_probe(st, s, len, &p) >= 0)
 		return add_string(st, s, len);
-	id = add_string(st, s, len);
-	if (id)
-		insert_slot(st, id, kl_hash(s, len));
-	return id;
+	return add_indexed(st, s, len, &p);
 }
 
 const char *kl_strtab_get(const struct kl_strtab *st, kl_strid id)
@@ -197,5 +184,5 @@ bool kl_strtab_failed(const struct kl_strtab *st)
 size_t kl_strtab_memory(const struct kl_strtab *st)
 {
 	return sizeof(*st) + st->arena_cap + st->offsets_cap * sizeof(uint32_t) +
-	       st->nslots * sizeof(uint32_t);
+	       kl_hindex_memory(&st->index);
 }

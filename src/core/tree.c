@@ -5,9 +5,8 @@
  * Invariants:
  *   1. node 0 is the root; a node's parent has a smaller index than the
  *      node (nodes are created parent first, and rebuilds keep that order);
- *   2. the hash table holds every non-root node, keyed by (parent, name),
- *      and is at most half full; a slot is (hash >> 32) << 32 | index, and
- *      EMPTY (all ones) marks a free slot (no node has index UINT32_MAX);
+ *   2. the hash index holds every non-root node, keyed by (parent, name)
+ *      (no node has index UINT32_MAX, which hindex reserves);
  *   3. for non-negative inputs, total >= self and a parent's total is at
  *      least the sum of its children's totals plus its self.
  */
@@ -18,7 +17,6 @@
 #include "tree.h"
 
 #define EMPTY UINT32_MAX
-#define EMPTY_SLOT UINT64_MAX
 
 static uint64_t child_key_hash(uint32_t parent, uint32_t name)
 {
@@ -38,13 +36,10 @@ struct kl_tree *kl_tree_new(struct kl_strtab *names, uint32_t ncols)
 		t->names = kl_strtab_new();
 		t->owns_names = true;
 	}
-	t->nslots = 1024;
-	t->slots = kl_malloc(t->nslots * sizeof(*t->slots));
-	if (!t->names || !t->slots || KL_GROW(t->nodes, t->nodes_cap, 64)) {
+	if (!t->names || kl_hindex_init(&t->index, 512) || KL_GROW(t->nodes, t->nodes_cap, 64)) {
 		kl_tree_free(t);
 		return NULL;
 	}
-	memset(t->slots, 0xff, t->nslots * sizeof(*t->slots));
 	memset(&t->nodes[0], 0, sizeof(t->nodes[0]));
 	t->nodes[0].name = kl_strtab_intern_cstr(t->names, "total");
 	t->nodes[0].parent = t->nodes[0].first_child = t->nodes[0].next_sibling = KL_TREE_NONE;
@@ -59,63 +54,32 @@ void kl_tree_free(struct kl_tree *t)
 	if (t->owns_names)
 		kl_strtab_free(t->names);
 	kl_free(t->nodes);
-	kl_free(t->slots);
+	kl_hindex_release(&t->index);
 	kl_free(t);
 }
 
-static inline uint64_t slot_of(uint64_t hash, uint32_t idx)
+/* The child of parent named name, or KL_HINDEX_NONE with p at its slot. */
+static inline uint32_t child_find(const struct kl_tree *t, uint32_t parent, uint32_t name,
+				  struct kl_hindex_probe *p)
 {
-	return (hash & 0xffffffff00000000ULL) | idx;
+	uint32_t idx;
+
+	for (idx = kl_hindex_first(&t->index, child_key_hash(parent, name), p);
+	     idx != KL_HINDEX_NONE; idx = kl_hindex_next(&t->index, p))
+		if (t->nodes[idx].parent == parent && t->nodes[idx].name == name)
+			return idx;
+	return KL_HINDEX_NONE;
 }
 
 uint32_t kl_tree_child(const struct kl_tree *t, uint32_t parent, uint32_t name)
 {
-	uint64_t h = child_key_hash(parent, name), tag = h & 0xffffffff00000000ULL;
-	size_t mask = t->nslots - 1;
+	struct kl_hindex_probe p;
 
-	for (size_t i = h & mask; t->slots[i] != EMPTY_SLOT; i = (i + 1) & mask) {
-		uint64_t slot = t->slots[i];
-		uint32_t idx = (uint32_t)slot;
-
-		if ((slot & 0xffffffff00000000ULL) == tag && t->nodes[idx].parent == parent &&
-		    t->nodes[idx].name == name)
-			return idx;
-	}
-	return KL_TREE_NONE;
+	_Static_assert(KL_HINDEX_NONE == KL_TREE_NONE, "a miss is returned as is");
+	return child_find(t, parent, name, &p);
 }
 
-static void slot_insert(uint64_t *slots, size_t nslots, const struct kl_tree_node *nodes,
-			uint32_t idx)
-{
-	uint64_t h = child_key_hash(nodes[idx].parent, nodes[idx].name);
-	size_t mask = nslots - 1, i = h & mask;
-
-	while (slots[i] != EMPTY_SLOT)
-		i = (i + 1) & mask;
-	slots[i] = slot_of(h, idx);
-}
-
-/* Rebuilds the hash table with room for at least want nodes. */
-static int rehash(struct kl_tree *t, size_t want)
-{
-	size_t nslots = 1024;
-	uint64_t *slots;
-
-	while (nslots < want * 2)
-		nslots *= 2;
-	slots = kl_malloc(nslots * sizeof(*slots));
-	if (!slots)
-		return -ENOMEM;
-	memset(slots, 0xff, nslots * sizeof(*slots));
-	for (uint32_t i = 1; i < t->nnodes; i++)
-		slot_insert(slots, nslots, t->nodes, i);
-	kl_free(t->slots);
-	t->slots = slots;
-	t->nslots = nslots;
-	return 0;
-}
-
-/* Appends a node as the first child of parent, outside the hash table. */
+/* Appends a node as the first child of parent, outside the hash index. */
 static uint32_t node_append(struct kl_tree *t, uint32_t parent, uint32_t name)
 {
 	struct kl_tree_node *n;
@@ -134,6 +98,15 @@ static uint32_t node_append(struct kl_tree *t, uint32_t parent, uint32_t name)
 	return idx;
 }
 
+/* Takes back the node node_append() just made. */
+static void node_unappend(struct kl_tree *t, uint32_t idx)
+{
+	struct kl_tree_node *n = &t->nodes[idx];
+
+	t->nodes[n->parent].first_child = n->next_sibling;
+	t->nnodes--;
+}
+
 /*
  * Finds or creates the child of parent named name, hashing once: the probe
  * that fails to find the child ends at the slot the new child takes.
@@ -141,24 +114,16 @@ static uint32_t node_append(struct kl_tree *t, uint32_t parent, uint32_t name)
  */
 static uint32_t child_get(struct kl_tree *t, uint32_t parent, uint32_t name)
 {
-	uint64_t h = child_key_hash(parent, name), tag = h & 0xffffffff00000000ULL;
-	size_t mask, i;
-	uint32_t idx;
+	struct kl_hindex_probe p;
+	uint32_t idx = child_find(t, parent, name, &p);
 
-	if ((size_t)(t->nnodes + 1) * 2 > t->nslots && rehash(t, (size_t)t->nnodes + 1))
-		return EMPTY;
-	mask = t->nslots - 1;
-	for (i = h & mask; t->slots[i] != EMPTY_SLOT; i = (i + 1) & mask) {
-		uint64_t slot = t->slots[i];
-
-		idx = (uint32_t)slot;
-		if ((slot & 0xffffffff00000000ULL) == tag && t->nodes[idx].parent == parent &&
-		    t->nodes[idx].name == name)
-			return idx;
-	}
+	if (idx != KL_HINDEX_NONE)
+		return idx;
 	idx = node_append(t, parent, name);
-	if (idx != EMPTY)
-		t->slots[i] = slot_of(h, idx);
+	if (idx != EMPTY && kl_hindex_insert_at(&t->index, &p, idx)) {
+		node_unappend(t, idx);
+		return EMPTY;
+	}
 	return idx;
 }
 
@@ -305,7 +270,7 @@ static int64_t node_key(const struct kl_tree *t, uint32_t i)
  * and a kept node's parent must be kept). The values of removed children go
  * to one "other" child per parent (as_other) or to the parent's self.
  * Nodes are copied in index order, so parents still precede children, and
- * the hash table is rebuilt once at the end.
+ * the hash index is rebuilt once at the end.
  */
 static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
 {
@@ -351,18 +316,19 @@ static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
 			n->nodes[idx].self[c] += keep[i] ? o->self[c] : o->total[c];
 		}
 	}
-	if (rehash(n, n->nnodes))
+	if (kl_hindex_reserve(&n->index, n->nnodes))
 		goto out;
+	for (uint32_t i = 1; i < n->nnodes; i++)
+		kl_hindex_insert(&n->index, child_key_hash(n->nodes[i].parent, n->nodes[i].name), i);
 	/* swap the new nodes into t, keeping t's identity and name table */
 	kl_free(t->nodes);
-	kl_free(t->slots);
+	kl_hindex_release(&t->index);
 	t->nodes = n->nodes;
 	t->nnodes = n->nnodes;
 	t->nodes_cap = n->nodes_cap;
-	t->slots = n->slots;
-	t->nslots = n->nslots;
+	t->index = n->index;
 	n->nodes = NULL;
-	n->slots = NULL;
+	n->index.slots = NULL;
 	rc = kl_tree_sort(t);
 out:
 	kl_tree_free(n);

@@ -16,6 +16,7 @@
 #ifndef KL_TREE_H
 #define KL_TREE_H
 
+#include "hindex.h"
 #include "view.h"
 
 #define KL_TREE_NONE UINT32_MAX
@@ -36,13 +37,8 @@ struct kl_tree {
 	uint32_t nnodes;
 	size_t nodes_cap;
 	uint32_t ncols;		/* 1, or 2 for a diff */
-	/*
-	 * child lookup: open addressing over (parent, name); each slot holds
-	 * the high 32 bits of the key's hash above the node index, so probes
-	 * that miss are decided without touching the nodes array
-	 */
-	uint64_t *slots;
-	size_t nslots;
+	/* child lookup: every non-root node, keyed by the hash of (parent, name) */
+	struct kl_hindex index;
 	/* description for renderers: the sample type and unit of column 0 */
 	char sample_type[64];
 	char unit[32];

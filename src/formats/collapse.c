@@ -7,9 +7,9 @@
  * One pass over the buffer and no regex engine: each regular expression of
  * the Perl script is matched by a small scanner that gives the same result
  * Perl's backtracking would (the comment above each scanner says how).
- * Stacks are aggregated in an open-addressing hash table whose keys live in
- * one arena; the scratch buffers are reused, so steady state allocates
- * nothing per line.
+ * Stacks are aggregated in a hash index (hindex.h) over entries whose keys
+ * live in one arena; the scratch buffers are reused, so steady state
+ * allocates nothing per line.
  *
  * Sections: character classes, event header lines, stack lines, frame
  * cleaning, the stack table, the main loop, detection and reading.
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/hindex.h"
 #include "folded_internal.h"
 #include "formats.h"
 
@@ -218,7 +219,6 @@ static bool match_frame(const char *l, size_t n, struct span *pc, struct span *f
 /* ---- collapser state ---------------------------------------------------- */
 
 struct entry {
-	uint64_t hash;
 	size_t off, len;	/* key in keys arena */
 	uint64_t count;
 };
@@ -253,8 +253,7 @@ struct collapser {
 	struct kl_buf keys;
 	struct entry *entries;
 	size_t nentries, entries_cap;
-	uint32_t *slots;	/* entry index + 1, 0 = empty */
-	size_t nslots;
+	struct kl_hindex index;	/* entries by kl_hash of their key */
 };
 
 /* ---- frame cleaning ----------------------------------------------------- */
@@ -464,58 +463,38 @@ static int stack_line(struct collapser *c, struct span pc, struct span func, str
 
 /* ---- the stack table ---------------------------------------------------- */
 
-static int table_grow(struct collapser *c)
-{
-	size_t n = c->nslots ? c->nslots * 2 : 4096;
-	uint32_t *slots = kl_calloc(n, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->nentries; i++) {
-		size_t s = c->entries[i].hash & (n - 1);
-
-		while (slots[s])
-			s = (s + 1) & (n - 1);
-		slots[s] = (uint32_t)(i + 1);
-	}
-	kl_free(c->slots);
-	c->slots = slots;
-	c->nslots = n;
-	return 0;
-}
-
 /* $collapsed{$key} += $count */
 static int remember(struct collapser *c, const char *key, size_t len, uint64_t count,
 		    struct kl_err *err)
 {
-	uint64_t h = kl_hash(key, len);
-	size_t s, mask;
+	struct kl_hindex_probe p;
 	struct entry *e;
+	uint32_t i;
 
-	if ((c->nentries + 1) * 2 > c->nslots) {
-		if (c->nentries >= UINT32_MAX - 1)
-			return kl_errf(err, -KL_ELIMIT, "perf: too many distinct stacks");
-		if (table_grow(c))
-			return kl_errf(err, -ENOMEM, "perf: out of memory");
-	}
-	mask = c->nslots - 1;
-	for (s = h & mask; c->slots[s]; s = (s + 1) & mask) {
-		e = &c->entries[c->slots[s] - 1];
-		if (e->hash == h && e->len == len && !memcmp(c->keys.data + e->off, key, len)) {
+	if (!c->index.slots && kl_hindex_init(&c->index, 2048))
+		return kl_errf(err, -ENOMEM, "perf: out of memory");
+	for (i = kl_hindex_first(&c->index, kl_hash(key, len), &p); i != KL_HINDEX_NONE;
+	     i = kl_hindex_next(&c->index, &p)) {
+		e = &c->entries[i];
+		if (e->len == len && !memcmp(c->keys.data + e->off, key, len)) {
 			if (e->count > INT64_MAX - count)
 				return kl_errf(err, -KL_ELIMIT, "perf: stack count overflows");
 			e->count += count;
 			return 0;
 		}
 	}
+	if (c->nentries >= KL_HINDEX_MAX_INDEX)
+		return kl_errf(err, -KL_ELIMIT, "perf: too many distinct stacks");
 	if (KL_GROW(c->entries, c->entries_cap, c->nentries + 1))
 		return kl_errf(err, -ENOMEM, "perf: out of memory");
 	e = &c->entries[c->nentries];
-	*e = (struct entry){ h, c->keys.len, len, count };
+	*e = (struct entry){ c->keys.len, len, count };
 	kl_buf_add(&c->keys, key, len);
 	if (kl_buf_error(&c->keys))
 		return buf_err(err, kl_buf_error(&c->keys), 0, "collapsed stacks too large");
-	c->slots[s] = (uint32_t)(++c->nentries);
+	if (kl_hindex_insert_at(&c->index, &p, (uint32_t)c->nentries))
+		return kl_errf(err, -ENOMEM, "perf: out of memory");
+	c->nentries++;
 	return 0;
 }
 
@@ -644,7 +623,7 @@ static void collapser_release(struct collapser *c)
 	kl_free(c->refs);
 	kl_free(c->parts);
 	kl_free(c->entries);
-	kl_free(c->slots);
+	kl_hindex_release(&c->index);
 	kl_free(c->event);
 }
 

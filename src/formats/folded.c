@@ -6,83 +6,43 @@
  *
  * Reading follows Pyroscope: the count is what follows the last space, so
  * frame names may contain spaces. Each distinct frame name becomes one
- * function and one location (a hash table maps names to location indexes),
+ * function and one location (a hash index maps names to location indexes),
  * and each line becomes one sample. Writing walks a kl_tree.
  */
 #include <string.h>
 
+#include "../core/hindex.h"
 #include "folded_internal.h"
 #include "limits_internal.h"
-
-/* Frame name -> location index, open addressing; slots hold index + 1. */
-struct name_table {
-	uint32_t *slots;
-	size_t nslots;
-	uint64_t *hashes;	/* per location */
-	size_t hashes_cap;
-	uint32_t n;
-};
-
-static int names_grow(struct name_table *t)
-{
-	size_t n = t->nslots ? t->nslots * 2 : 1024;
-	uint32_t *slots = kl_calloc(n, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < t->n; i++) {
-		size_t s = t->hashes[i] & (n - 1);
-
-		while (slots[s])
-			s = (s + 1) & (n - 1);
-		slots[s] = i + 1;
-	}
-	kl_free(t->slots);
-	t->slots = slots;
-	t->nslots = n;
-	return 0;
-}
 
 /*
  * Returns the location index of the frame named s[0..len), adding a
  * function and a location for a new name. UINT32_MAX on out of memory.
  */
-static uint32_t intern_frame(struct kl_profile *p, struct name_table *t, const char *s,
+static uint32_t intern_frame(struct kl_profile *p, struct kl_hindex *names, const char *s,
 			     size_t len)
 {
-	uint64_t h = kl_hash(s, len);
 	struct kl_function fn = { 0 };
 	struct kl_location loc = { 0 };
 	struct kl_line line = { 0 };
-	size_t i, mask;
+	struct kl_hindex_probe probe;
 	uint32_t idx;
 
-	if ((t->n + 1) * 2 > t->nslots && names_grow(t))
-		return UINT32_MAX;
-	mask = t->nslots - 1;
-	for (i = h & mask; t->slots[i]; i = (i + 1) & mask) {
-		uint32_t l = t->slots[i] - 1;
-		kl_strid name;
+	for (idx = kl_hindex_first(names, kl_hash(s, len), &probe); idx != KL_HINDEX_NONE;
+	     idx = kl_hindex_next(names, &probe)) {
+		kl_strid name = p->functions[p->lines[p->locations[idx].line_start].function].name;
 
-		if (t->hashes[l] != h)
-			continue;
-		name = p->functions[p->lines[p->locations[l].line_start].function].name;
 		if (kl_strtab_len(p->strs, name) == len &&
 		    !memcmp(kl_strtab_get(p->strs, name), s, len))
-			return l;
+			return idx;
 	}
-	if (KL_GROW(t->hashes, t->hashes_cap, t->n + 1))
-		return UINT32_MAX;
 	fn.id = p->nfunctions + 1;
 	fn.name = fn.system_name = kl_profile_str(p, s, len);
 	line.function = kl_profile_add_function(p, &fn);
 	loc.id = p->nlocations + 1;
 	idx = kl_profile_add_location(p, &loc, &line, 1);
-	if (kl_profile_failed(p))
+	if (kl_profile_failed(p) || kl_hindex_insert_at(names, &probe, idx))
 		return UINT32_MAX;
-	t->hashes[idx] = h;
-	t->slots[i] = idx + 1;
-	t->n = idx + 1;
 	return idx;
 }
 
@@ -109,7 +69,7 @@ int kl_folded_read_typed(const uint8_t *data, size_t len, const struct kl_read_l
 	const struct kl_read_limits limits = kl_read_limits_resolve(lim);
 	const uint32_t max_samples = limits.max_samples, max_depth = limits.max_depth;
 	const char *text = (const char *)data;
-	struct name_table names = { 0 };
+	struct kl_hindex names = { 0 };
 	struct kl_profile *p = NULL;
 	uint32_t *stack = NULL;
 	size_t stack_cap = 0, pos = 0, lineno = 0;
@@ -119,7 +79,7 @@ int kl_folded_read_typed(const uint8_t *data, size_t len, const struct kl_read_l
 	if ((rc = kl_check_input_size("folded", len, limits.max_input, err)))
 		return rc;
 	p = kl_profile_new();
-	if (!p || KL_GROW(stack, stack_cap, 64)) {
+	if (!p || KL_GROW(stack, stack_cap, 64) || kl_hindex_init(&names, 512)) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -194,8 +154,7 @@ out:
 		kl_errf(err, rc, "folded: out of memory");
 	kl_profile_free(p);
 	kl_free(stack);
-	kl_free(names.slots);
-	kl_free(names.hashes);
+	kl_hindex_release(&names);
 	return rc;
 }
 

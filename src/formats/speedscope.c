@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../core/hindex.h"
 #include "limits_internal.h"
 #include "kiln/version.h"
 
@@ -25,8 +26,8 @@
 
 /*
  * Interns stacks (arrays of ids) so that identical stacks share an index:
- * both directions aggregate samples by stack. Open addressing on the
- * stack's hash; the table is kept at most half full.
+ * both directions aggregate samples by stack, through a hash index on the
+ * stack's hash.
  */
 struct stack_set {
 	uint32_t *ids;		/* every stack's ids, back to back */
@@ -34,69 +35,45 @@ struct stack_set {
 	struct stack_ref {
 		size_t start;
 		uint32_t len;
-		uint64_t hash;
 	} *stacks;
 	uint32_t nstacks;
 	size_t stacks_cap;
-	uint32_t *slots;
-	size_t nslots;		/* power of two, or 0 before the first add */
+	struct kl_hindex index;	/* made by the first add */
 };
 
 static void stack_set_release(struct stack_set *s)
 {
 	kl_free(s->ids);
 	kl_free(s->stacks);
-	kl_free(s->slots);
+	kl_hindex_release(&s->index);
 	memset(s, 0, sizeof(*s));
-}
-
-static int stack_set_rehash(struct stack_set *s)
-{
-	size_t nslots = s->nslots ? s->nslots * 2 : 1024;
-	uint32_t *slots = kl_reallocarray(NULL, nslots, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	memset(slots, 0xff, nslots * sizeof(*slots));
-	for (uint32_t i = 0; i < s->nstacks; i++) {
-		size_t j = s->stacks[i].hash & (nslots - 1);
-
-		while (slots[j] != EMPTY)
-			j = (j + 1) & (nslots - 1);
-		slots[j] = i;
-	}
-	kl_free(s->slots);
-	s->slots = slots;
-	s->nslots = nslots;
-	return 0;
 }
 
 /* Finds or adds the stack ids[0..n). Returns its index, or EMPTY on ENOMEM. */
 static uint32_t stack_set_add(struct stack_set *s, const uint32_t *ids, uint32_t n)
 {
-	uint64_t h = kl_hash(ids, (size_t)n * sizeof(*ids));
+	struct kl_hindex_probe p;
 	struct stack_ref *r;
-	size_t j;
+	uint32_t i;
 
-	if (((size_t)s->nstacks + 1) * 2 > s->nslots && stack_set_rehash(s))
+	if (!s->index.slots && kl_hindex_init(&s->index, 512))
 		return EMPTY;
-	for (j = h & (s->nslots - 1); s->slots[j] != EMPTY; j = (j + 1) & (s->nslots - 1)) {
-		r = &s->stacks[s->slots[j]];
-		if (r->hash == h && r->len == n &&
-		    !memcmp(s->ids + r->start, ids, (size_t)n * sizeof(*ids)))
-			return s->slots[j];
+	for (i = kl_hindex_first(&s->index, kl_hash(ids, (size_t)n * sizeof(*ids)), &p);
+	     i != KL_HINDEX_NONE; i = kl_hindex_next(&s->index, &p)) {
+		r = &s->stacks[i];
+		if (r->len == n && !memcmp(s->ids + r->start, ids, (size_t)n * sizeof(*ids)))
+			return i;
 	}
 	if (s->nstacks == EMPTY - 1 || KL_GROW(s->stacks, s->stacks_cap, s->nstacks + 1) ||
-	    KL_GROW(s->ids, s->ids_cap, s->nids + n))
+	    KL_GROW(s->ids, s->ids_cap, s->nids + n) ||
+	    kl_hindex_insert_at(&s->index, &p, s->nstacks))
 		return EMPTY;
 	r = &s->stacks[s->nstacks];
 	r->start = s->nids;
 	r->len = n;
-	r->hash = h;
 	if (n)
 		memcpy(s->ids + s->nids, ids, (size_t)n * sizeof(*ids));
 	s->nids += n;
-	s->slots[j] = s->nstacks;
 	return s->nstacks++;
 }
 
