@@ -22,6 +22,7 @@
 
 #include "limits_internal.h"
 #include "pprof_internal.h"
+#include "protowire.h"
 
 /* ---- id maps ---------------------------------------------------------- */
 
@@ -91,82 +92,6 @@ static inline int64_t idmap_get(const struct pprof_idmap *m, uint64_t id)
 }
 
 /* ---- reading: wire format ----------------------------------------------- */
-
-/* A bounded cursor over protobuf bytes. */
-struct pb {
-	const uint8_t *p, *end;
-};
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
-
-static inline bool pb_varint(struct pb *b, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (int shift = 0; shift < 64; shift += 7) {
-		uint8_t c;
-
-		if (b->p >= b->end)
-			return false;
-		c = *b->p++;
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*out = v;
-			return true;
-		}
-	}
-	return false;	/* more than 10 bytes */
-}
-
-/* Reads a length-delimited payload into sub. */
-static inline bool pb_sub(struct pb *b, struct pb *sub)
-{
-	uint64_t n;
-
-	if (!pb_varint(b, &n) || n > (uint64_t)(b->end - b->p))
-		return false;
-	sub->p = b->p;
-	sub->end = b->p + n;
-	b->p += n;
-	return true;
-}
-
-static bool pb_skip(struct pb *b, uint32_t wt)
-{
-	uint64_t v;
-	struct pb sub;
-
-	switch (wt) {
-	case WT_VARINT:
-		return pb_varint(b, &v);
-	case WT_I64:
-		if (b->end - b->p < 8)
-			return false;
-		b->p += 8;
-		return true;
-	case WT_I32:
-		if (b->end - b->p < 4)
-			return false;
-		b->p += 4;
-		return true;
-	case WT_LEN:
-		return pb_sub(b, &sub);
-	default:
-		return false;	/* groups (3, 4) are not used by profile.proto */
-	}
-}
-
-/* Reads a field key. False at a malformed key. */
-static inline bool pb_key(struct pb *b, uint32_t *field, uint32_t *wt)
-{
-	uint64_t k;
-
-	if (!pb_varint(b, &k) || (k >> 3) == 0 || (k >> 3) > UINT32_MAX)
-		return false;
-	*field = (uint32_t)(k >> 3);
-	*wt = (uint32_t)(k & 7);
-	return true;
-}
 
 /*
  * Steps to the next field of a message whose fields 1..max are scalars

@@ -16,6 +16,7 @@
 
 #include <jansson.h>
 
+#include "formats/protowire.h"
 #include "ingest.h"
 
 /* ---- base64 ----------------------------------------------------------------- */
@@ -128,80 +129,40 @@ static int set_label(struct kl_labels *ls, const char *name, size_t nlen, const 
 
 /* ---- binary protobuf --------------------------------------------------------------- */
 
-struct pb {
-	const uint8_t *p, *end;
-};
-
-static bool pb_varint(struct pb *b, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	for (int shift = 0; shift < 64; shift += 7) {
-		uint8_t c;
-
-		if (b->p >= b->end)
-			return false;
-		c = *b->p++;
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*out = v;
-			return true;
-		}
-	}
-	return false;
-}
-
 /*
  * The next field: 1 with *field set and, for a length-delimited field, *sub
- * its payload (other wire types are skipped and reported with sub empty);
- * 0 at the end; -1 on malformed data.
+ * its payload (other wire types are skipped and reported with sub empty;
+ * fixed-width ones with *field 0, never a known field); 0 at the end; -1 on
+ * malformed data.
  */
-static int pb_next(struct pb *b, uint32_t *field, struct pb *sub)
+static int push_next(struct pb *b, uint32_t *field, struct pb *sub)
 {
-	uint64_t k, v;
+	uint32_t wt;
 
 	if (b->p >= b->end)
 		return 0;
-	if (!pb_varint(b, &k) || (k >> 3) == 0 || (k >> 3) > UINT32_MAX)
+	if (!pb_key(b, field, &wt))
 		return -1;
-	*field = (uint32_t)(k >> 3);
 	*sub = (struct pb){ NULL, NULL };
-	switch (k & 7) {
-	case 0:
-		return pb_varint(b, &v) ? 1 : -1;
-	case 1:
-		if (b->end - b->p < 8)
-			return -1;
-		b->p += 8;
-		*field = 0;	/* never a known field */
-		return 1;
-	case 5:
-		if (b->end - b->p < 4)
-			return -1;
-		b->p += 4;
-		*field = 0;
-		return 1;
-	case 2:
-		if (!pb_varint(b, &v) || v > (uint64_t)(b->end - b->p))
-			return -1;
-		*sub = (struct pb){ b->p, b->p + v };
-		b->p += v;
-		return 1;
-	default:
+	if (wt == WT_LEN)
+		return pb_sub(b, sub) ? 1 : -1;
+	if (!pb_skip(b, wt))
 		return -1;
-	}
+	if (wt != WT_VARINT)
+		*field = 0;
+	return 1;
 }
 
 #define PB_MALFORMED(what) \
 	kl_http_errf(err, -KL_EFORMAT, 400, "push: malformed protobuf in %s", what)
 
-static int pb_label(struct pb m, struct kl_labels *ls, struct kl_http_err *err)
+static int push_label(struct pb m, struct kl_labels *ls, struct kl_http_err *err)
 {
 	struct pb sub, name = { NULL, NULL }, value = { NULL, NULL };
 	uint32_t f;
 	int r;
 
-	while ((r = pb_next(&m, &f, &sub)) > 0) {
+	while ((r = push_next(&m, &f, &sub)) > 0) {
 		if (f == 1 && sub.p)
 			name = sub;
 		else if (f == 2 && sub.p)
@@ -215,7 +176,7 @@ static int pb_label(struct pb m, struct kl_labels *ls, struct kl_http_err *err)
 			 value.p ? (const char *)value.p : "", (size_t)(value.end - value.p), err);
 }
 
-static int pb_series(struct pb m, int64_t now_ns, const struct kl_ingest_limits *l,
+static int push_series(struct pb m, int64_t now_ns, const struct kl_ingest_limits *l,
 		     struct kl_series_set *out, struct kl_http_err *err)
 {
 	struct kl_labels ls = { 0 };
@@ -224,12 +185,12 @@ static int pb_series(struct pb m, int64_t now_ns, const struct kl_ingest_limits 
 	int r, rc = 0;
 
 	/* labels first: they may follow the samples on the wire */
-	while ((r = pb_next(&b, &f, &sub)) > 0) {
+	while ((r = push_next(&b, &f, &sub)) > 0) {
 		if (f == 1 && !sub.p) {
 			rc = PB_MALFORMED("RawProfileSeries");
 			goto out;
 		}
-		if (f == 1 && (rc = pb_label(sub, &ls, err)))
+		if (f == 1 && (rc = push_label(sub, &ls, err)))
 			goto out;
 		if (ls.n > 4 * (size_t)l->max_labels) {
 			rc = kl_http_errf(err, -KL_ELIMIT, 400, "push: more than %u labels in a series",
@@ -244,7 +205,7 @@ static int pb_series(struct pb m, int64_t now_ns, const struct kl_ingest_limits 
 	if ((rc = finish_labels(&ls, err)))
 		goto out;
 	b = m;
-	while ((r = pb_next(&b, &f, &sub)) > 0) {
+	while ((r = push_next(&b, &f, &sub)) > 0) {
 		struct pb s = sub, raw = { NULL, NULL }, x;
 		uint32_t g;
 		int r2;
@@ -255,7 +216,7 @@ static int pb_series(struct pb m, int64_t now_ns, const struct kl_ingest_limits 
 			rc = PB_MALFORMED("RawProfileSeries");
 			goto out;
 		}
-		while ((r2 = pb_next(&s, &g, &x)) > 0)
+		while ((r2 = push_next(&s, &g, &x)) > 0)
 			if (g == 1 && x.p)
 				raw = x;
 		if (r2 < 0) {
@@ -282,12 +243,12 @@ static int push_proto(const uint8_t *body, size_t len, int64_t now_ns,
 	uint32_t f;
 	int r, rc;
 
-	while ((r = pb_next(&b, &f, &sub)) > 0) {
+	while ((r = push_next(&b, &f, &sub)) > 0) {
 		if (f != 1)
 			continue;
 		if (!sub.p)
 			return PB_MALFORMED("PushRequest");
-		if ((rc = pb_series(sub, now_ns, l, out, err)))
+		if ((rc = push_series(sub, now_ns, l, out, err)))
 			return rc;
 	}
 	return r < 0 ? PB_MALFORMED("PushRequest") : 0;
