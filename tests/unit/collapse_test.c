@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "formats/formats.h"
 
 /* Collapses text with o and returns the folded output (kl_free it). */
@@ -227,41 +229,16 @@ static void test_binary_garbage(void **state)
 	}
 }
 
-static char *read_fixture(const char *rel, size_t *len)
-{
-	const char *dir = getenv("KILN_FIXTURES");
-	char path[1024];
-	FILE *f;
-	char *data;
-	long n;
-
-	if (!dir)
-		dir = "/work/shared/fixtures";
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	f = fopen(path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	data = malloc((size_t)n + 1);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	data[n] = '\0';
-	*len = (size_t)n;
-	return data;
-}
-
 static void test_detect(void **state)
 {
 	size_t len;
-	char *d = read_fixture("perf-script/perf-vertx-stacks-01.txt", &len);
+	char *d = (char *)test_read_fixture("perf-script/perf-vertx-stacks-01.txt", &len);
 
 	(void)state;
 	assert_true(kl_perf_script_detect(d, len));
 	assert_int_equal(kl_format_detect((const uint8_t *)d, len), KL_FORMAT_PERF_SCRIPT);
 	free(d);
-	d = read_fixture("perf-script/perf-cycles-instructions-01.txt", &len);
+	d = (char *)test_read_fixture("perf-script/perf-cycles-instructions-01.txt", &len);
 	assert_true(kl_perf_script_detect(d, len));
 	free(d);
 	assert_false(kl_perf_script_detect("a;b;c 42\nx;y 1\n", 15));
@@ -276,7 +253,7 @@ static void test_detect(void **state)
 static void test_read(void **state)
 {
 	size_t len;
-	char *d = read_fixture("perf-script/perf-numa-stacks-01.txt", &len);
+	char *d = (char *)test_read_fixture("perf-script/perf-numa-stacks-01.txt", &len);
 	struct kl_profile *p = NULL;
 	struct kl_buf b;
 	struct kl_err err;

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "formats/formats.h"
 
 /* Adds "a;b;c" (root first) with value to column col of t. */
@@ -415,36 +417,10 @@ static void test_large(void **state)
 	kl_profile_free(p);
 }
 
-/* Reads a fixture, or returns NULL (the test then skips). */
-static struct kl_profile *load_fixture(const char *rel)
-{
-	char path[1024];
-	struct kl_profile *p = NULL;
-	struct kl_err err;
-	struct kl_buf in;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "%s/%s",
-		 getenv("KILN_FIXTURES") ? getenv("KILN_FIXTURES") : "/work/shared/fixtures", rel);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	kl_buf_init(&in, 0);
-	while (!kl_buf_reserve(&in, 65536) &&
-	       (n = fread(in.data + in.len, 1, in.cap - in.len - 1, f)) > 0)
-		in.len += n;
-	fclose(f);
-	if (kl_pprof_read((const uint8_t *)in.data, in.len, NULL, &p, &err))
-		p = NULL;
-	kl_buf_release(&in);
-	return p;
-}
-
 /* The large real Go CPU profile: view -> tree -> flamebearer -> back again. */
 static void test_real_profile(void **state)
 {
-	struct kl_profile *p = load_fixture("pprof/go-large.cpu.pb.gz"), *q;
+	struct kl_profile *p = test_load_pprof("pprof/go-large.cpu.pb.gz"), *q;
 	struct kl_view_opts o = { 0 };
 	struct kl_tree *t, *t2;
 	struct kl_view v;

@@ -88,7 +88,7 @@ static void test_fixtures_pprof_and_multipart(void **state)
 		struct kl_buf mp = KL_BUF_INIT;
 		struct kl_err e;
 		size_t len;
-		uint8_t *data = slurp(fixtures[f], &len);
+		uint8_t *data = test_read_fixture(fixtures[f], &len);
 
 		assert_int_equal(kl_pprof_read(data, len, NULL, &p, &e), 0);
 		/* as format=pprof, Node-style */
@@ -132,7 +132,7 @@ static void ingest_fixture(const char *rel, const char *query, struct kl_series_
 	struct kl_ingest_params pa;
 	struct kl_http_err err = { 0 };
 	size_t len;
-	uint8_t *data = slurp(rel, &len);
+	uint8_t *data = test_read_fixture(rel, &len);
 
 	assert_int_equal(params_from(query, &pa, &err), 0);
 	if (kl_ingest_request(&pa, NULL, data, len, NULL, s, &err))
@@ -198,7 +198,7 @@ static void test_sample_type_config(void **state)
 	struct kl_buf mp = KL_BUF_INIT;
 	struct kl_sample_type_config *c;
 	size_t len, n;
-	uint8_t *data = slurp("pprof/go-mutex.pb.gz", &len);
+	uint8_t *data = test_read_fixture("pprof/go-mutex.pb.gz", &len);
 
 	(void)state;
 	assert_int_equal(kl_sample_type_config_parse((const uint8_t *)cfg, strlen(cfg), &c, &n, &err),

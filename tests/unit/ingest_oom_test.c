@@ -112,7 +112,7 @@ static bool build_inputs(const uint8_t *data, size_t len, struct kl_buf *mp, str
 static void test_oom(void **state)
 {
 	size_t len, n;
-	uint8_t *data = slurp("pprof/go-cpu.pb.gz", &len);
+	uint8_t *data = test_read_fixture("pprof/go-cpu.pb.gz", &len);
 
 	(void)state;
 	for (n = 1; n < 200000; n++) {

@@ -50,7 +50,7 @@ static void build_request(struct kl_buf *req)
 {
 	struct kl_buf s1 = KL_BUF_INIT, s2 = KL_BUF_INIT;
 	size_t len;
-	uint8_t *cpu = slurp("pprof/go-cpu.pb.gz", &len);
+	uint8_t *cpu = test_read_fixture("pprof/go-cpu.pb.gz", &len);
 
 	/* the sample before the labels */
 	pb_sample(&s1, cpu, len);
@@ -60,7 +60,7 @@ static void build_request(struct kl_buf *req)
 	pb_label(&s1, "env", "prod");
 	pb_bytes(req, 1, s1.data, s1.len);
 	free(cpu);
-	cpu = slurp("pprof/go-heap.pb.gz", &len);
+	cpu = test_read_fixture("pprof/go-heap.pb.gz", &len);
 	pb_label(&s2, "region", "eu");
 	pb_sample(&s2, cpu, len);
 	pb_bytes(req, 1, s2.data, s2.len);
@@ -162,7 +162,7 @@ static void test_push_json(void **state)
 	struct kl_series_set s = { 0 };
 	struct kl_http_err err = { 0 };
 	size_t len;
-	uint8_t *cpu = slurp("pprof/go-cpu.pb.gz", &len), *heap;
+	uint8_t *cpu = test_read_fixture("pprof/go-cpu.pb.gz", &len), *heap;
 
 	(void)state;
 	kl_buf_addstr(&js, "{\"series\":[{\"labels\":[{\"name\":\"__name__\",\"value\":\"process_cpu\"},"
@@ -171,7 +171,7 @@ static void test_push_json(void **state)
 		      "\"samples\":[{\"rawProfile\":\"");
 	b64(&js, cpu, len);
 	free(cpu);
-	heap = slurp("pprof/go-heap.pb.gz", &len);
+	heap = test_read_fixture("pprof/go-heap.pb.gz", &len);
 	kl_buf_addstr(&js, "\",\"ID\":\"u-1\"}]},{\"labels\":[{\"name\":\"region\",\"value\":\"eu\"}],"
 		      "\"samples\":[{\"raw_profile\":\"");
 	b64(&js, heap, len);

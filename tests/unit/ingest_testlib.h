@@ -18,32 +18,10 @@
 
 #include "server/ingest.h"
 #include "server/selector.h"
+#include "testlib.h"
 
 /* 2026-11-21 12:00:00 UTC, the "now" of every test */
 #define NOW_NS INT64_C(1795262400000000000)
-
-static KL_UNUSED uint8_t *slurp(const char *rel, size_t *len)
-{
-	const char *dir = getenv("KILN_FIXTURES");
-	char path[4096];
-	FILE *f;
-	uint8_t *data;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/work/shared/fixtures", rel);
-	f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	data = malloc((size_t)n + 1);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return data;
-}
 
 /* Parses a raw query string into *p; returns the rc, err filled. */
 static KL_UNUSED int params_from(const char *query, struct kl_ingest_params *p,

@@ -16,36 +16,11 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "core/buf.h"
 #include "core/profile.h"
 #include "formats/formats.h"
-
-static struct kl_profile *read_fixture(const char *rel)
-{
-	const char *dir = getenv("KILN_FIXTURES");
-	char path[4096];
-	struct kl_profile *p = NULL;
-	struct kl_err err;
-	uint8_t *data;
-	FILE *f;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/fixtures", rel);
-	f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	data = malloc((size_t)n);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	if (kl_pprof_read(data, (size_t)n, NULL, &p, &err))
-		fail_msg("%s: %s", rel, err.msg);
-	free(data);
-	return p;
-}
 
 /* Sum of the values of sample type t over samples whose leaf function is name. */
 static int64_t leaf_total(const struct kl_profile *p, uint32_t t, const char *name)
@@ -76,7 +51,7 @@ static void test_merge_with_itself_doubles(void **state)
 
 	(void)state;
 	for (size_t k = 0; k < KL_ARRAY_SIZE(files); k++) {
-		struct kl_profile *p = read_fixture(files[k]), *once, *twice;
+		struct kl_profile *p = test_load_pprof(files[k]), *once, *twice;
 		struct kl_profile *pair[2] = { p, p };
 		struct kl_err err;
 
@@ -135,8 +110,8 @@ static void test_merge_with_itself_doubles(void **state)
 
 static void test_mismatched_types(void **state)
 {
-	struct kl_profile *cpu = read_fixture("pprof/go-cpu.pb.gz");
-	struct kl_profile *heap = read_fixture("pprof/go-heap.pb.gz");
+	struct kl_profile *cpu = test_load_pprof("pprof/go-cpu.pb.gz");
+	struct kl_profile *heap = test_load_pprof("pprof/go-heap.pb.gz");
 	struct kl_profile *pair[2] = { cpu, heap }, *out = (struct kl_profile *)1;
 	struct kl_err err;
 
@@ -230,7 +205,7 @@ static void test_headers_aslr_and_labels(void **state)
 
 static void test_copy_samples(void **state)
 {
-	struct kl_profile *p = read_fixture("pprof/go-heap.pb.gz"), *c, *all;
+	struct kl_profile *p = test_load_pprof("pprof/go-heap.pb.gz"), *c, *all;
 	uint8_t *keep = calloc(p->nsamples, sizeof(*keep));
 	int64_t want = 0;
 	struct kl_err err;
@@ -279,8 +254,8 @@ static void test_copy_samples(void **state)
 static void test_default_sample_type(void **state)
 {
 	/* go-heap names no default, go-allocs names alloc_space: the first that does wins */
-	struct kl_profile *heap = read_fixture("pprof/go-heap.pb.gz");
-	struct kl_profile *allocs = read_fixture("pprof/go-allocs.pb.gz");
+	struct kl_profile *heap = test_load_pprof("pprof/go-heap.pb.gz");
+	struct kl_profile *allocs = test_load_pprof("pprof/go-allocs.pb.gz");
 	struct kl_profile *in[2] = { heap, allocs }, *m;
 	struct kl_err err;
 
@@ -297,7 +272,7 @@ static void test_default_sample_type(void **state)
 static void test_merge_many_fast(void **state)
 {
 	/* 8 copies of the large profile (no duplicate stacks): same sample count */
-	struct kl_profile *p = read_fixture("pprof/go-large.cpu.pb.gz"), *m;
+	struct kl_profile *p = test_load_pprof("pprof/go-large.cpu.pb.gz"), *m;
 	struct kl_profile *in[8];
 	struct kl_err err;
 

@@ -16,58 +16,13 @@
 
 #include <cmocka.h>
 
+#include "testlib.h"
+
 #include "core/buf.h"
 #include "core/profile.h"
 #include "formats/formats.h"
 
 /* ---- helpers -------------------------------------------------------- */
-
-static char *fixture_path(const char *rel)
-{
-	const char *dir = getenv("KILN_FIXTURES");
-	char *path;
-
-	if (!dir)
-		dir = "../shared/fixtures";
-	path = malloc(strlen(dir) + strlen(rel) + 2);
-	assert_non_null(path);
-	snprintf(path, strlen(dir) + strlen(rel) + 2, "%s/%s", dir, rel);
-	return path;
-}
-
-static uint8_t *slurp(const char *rel, size_t *len)
-{
-	char *path = fixture_path(rel);
-	FILE *f = fopen(path, "rb");
-	uint8_t *data;
-	long n;
-
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	data = malloc((size_t)n + 1);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	free(path);
-	*len = (size_t)n;
-	return data;
-}
-
-static struct kl_profile *read_fixture(const char *rel)
-{
-	struct kl_profile *p = NULL;
-	struct kl_err err;
-	size_t len;
-	uint8_t *data = slurp(rel, &len);
-
-	if (kl_pprof_read(data, len, NULL, &p, &err))
-		fail_msg("%s: %s", rel, err.msg);
-	free(data);
-	return p;
-}
 
 static bool str_eq(const struct kl_profile *a, kl_strid x, const struct kl_profile *b, kl_strid y)
 {
@@ -276,7 +231,7 @@ static void test_roundtrip_fixtures(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < KL_ARRAY_SIZE(fixtures); i++) {
-		struct kl_profile *p = read_fixture(fixtures[i]), *q = NULL;
+		struct kl_profile *p = test_load_pprof(fixtures[i]), *q = NULL;
 		struct kl_buf gz = KL_BUF_INIT, raw = KL_BUF_INIT, raw2 = KL_BUF_INIT;
 		struct kl_err err;
 
@@ -302,7 +257,7 @@ static void test_roundtrip_fixtures(void **state)
 
 static void test_fields_of_go_cpu(void **state)
 {
-	struct kl_profile *p = read_fixture("pprof/go-cpu.pb.gz");
+	struct kl_profile *p = test_load_pprof("pprof/go-cpu.pb.gz");
 	bool car = false, bike = false;
 
 	(void)state;
@@ -336,8 +291,8 @@ static void test_fields_of_go_cpu(void **state)
 
 static void test_fields_of_legacy(void **state)
 {
-	struct kl_profile *p = read_fixture("pprof/legacy-converted/cppbench.heap.pb.gz");
-	struct kl_profile *j = read_fixture("pprof/legacy-converted/java.heap.pb.gz");
+	struct kl_profile *p = test_load_pprof("pprof/legacy-converted/cppbench.heap.pb.gz");
+	struct kl_profile *j = test_load_pprof("pprof/legacy-converted/java.heap.pb.gz");
 	bool numeric = false;
 
 	(void)state;
@@ -356,7 +311,7 @@ static void test_fields_of_legacy(void **state)
 
 static void test_large_counts(void **state)
 {
-	struct kl_profile *p = read_fixture("pprof/go-large.cpu.pb.gz");
+	struct kl_profile *p = test_load_pprof("pprof/go-large.cpu.pb.gz");
 
 	(void)state;
 	assert_int_equal(p->nsamples, 20430);
@@ -480,7 +435,7 @@ static void test_limits(void **state)
 	lim = (struct kl_read_limits){ .max_input = 16 };
 	assert_int_equal(kl_pprof_read((uint8_t *)b.data, b.len, &lim, &p, &err), -KL_ELIMIT);
 	/* the limit applies to gzip's output too */
-	gz = slurp("pprof/go-cpu.pb.gz", &len);
+	gz = test_read_fixture("pprof/go-cpu.pb.gz", &len);
 	lim.max_input = 1000;
 	assert_int_equal(kl_pprof_read(gz, len, &lim, &p, &err), -KL_ELIMIT);
 	assert_null(p);
@@ -491,7 +446,7 @@ static void test_limits(void **state)
 static void test_truncated_gzip(void **state)
 {
 	size_t len;
-	uint8_t *gz = slurp("pprof/go-heap.pb.gz", &len);
+	uint8_t *gz = test_read_fixture("pprof/go-heap.pb.gz", &len);
 	struct kl_profile *p = NULL;
 	struct kl_err err;
 
@@ -508,7 +463,7 @@ static void test_truncated_gzip(void **state)
 
 static void test_truncated_protobuf(void **state)
 {
-	struct kl_profile *p = read_fixture("pprof/go-cpu.pb.gz");
+	struct kl_profile *p = test_load_pprof("pprof/go-cpu.pb.gz");
 	struct kl_buf raw = KL_BUF_INIT;
 	struct kl_err err;
 	int failed = 0;

@@ -151,7 +151,7 @@ static void test_on_ingested(void **state)
 	struct kl_series_set s = { 0 };
 	struct kl_selector sel;
 	size_t len, n = 0;
-	uint8_t *data = slurp("pprof/go-cpu.pb.gz", &len);
+	uint8_t *data = test_read_fixture("pprof/go-cpu.pb.gz", &len);
 
 	(void)state;
 	assert_int_equal(params_from("format=pprof&name=ride%7Benv%3Dprod%7D", &pa, &err), 0);

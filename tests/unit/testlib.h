@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * testlib.h - helpers the cmocka unit tests share: reading the real
+ * fixtures under $KILN_FIXTURES (set by CTest; ../shared/fixtures when run
+ * by hand from the project root). Include after <cmocka.h>.
+ */
+#ifndef KL_TESTLIB_H
+#define KL_TESTLIB_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/profile.h"
+#include "formats/formats.h"
+
+/*
+ * Reads fixture rel (e.g. "pprof/go-cpu.pb.gz") whole into a malloc'ed,
+ * NUL-terminated buffer; *len gets its size. Fails the test if absent.
+ */
+static KL_UNUSED uint8_t *test_read_fixture(const char *rel, size_t *len)
+{
+	const char *dir = getenv("KILN_FIXTURES");
+	char path[4096];
+	uint8_t *data;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/fixtures", rel);
+	f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	data = malloc((size_t)n + 1);
+	assert_non_null(data);
+	assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	data[n] = '\0';
+	*len = (size_t)n;
+	return data;
+}
+
+/* Reads a pprof fixture into a profile. Fails the test on any error. */
+static KL_UNUSED struct kl_profile *test_load_pprof(const char *rel)
+{
+	struct kl_profile *p = NULL;
+	struct kl_err err;
+	size_t len;
+	uint8_t *data = test_read_fixture(rel, &len);
+
+	if (kl_pprof_read(data, len, NULL, &p, &err))
+		fail_msg("%s: %s", rel, err.msg);
+	free(data);
+	return p;
+}
+
+#endif /* KL_TESTLIB_H */
