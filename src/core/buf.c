@@ -54,6 +54,9 @@ int kl_buf_reserve(struct kl_buf *b, size_t n)
 
 void kl_buf_add(struct kl_buf *b, const void *data, size_t n)
 {
+	/* an empty append may come with data == NULL, which memcpy must not see */
+	if (n == 0)
+		return;
 	if (kl_buf_reserve(b, n))
 		return;
 	memcpy(b->data + b->len, data, n);

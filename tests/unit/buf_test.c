@@ -19,7 +19,11 @@ static void test_append_and_format(void **state)
 	struct kl_buf b = KL_BUF_INIT;
 
 	(void)state;
+	kl_buf_add(&b, NULL, 0);	/* empty appends may pass NULL */
+	assert_null(b.data);
+	assert_int_equal(kl_buf_error(&b), 0);
 	kl_buf_addstr(&b, "abc");
+	kl_buf_add(&b, NULL, 0);
 	kl_buf_addch(&b, '-');
 	kl_buf_add_i64(&b, -9223372036854775807LL - 1);
 	kl_buf_addch(&b, ' ');
