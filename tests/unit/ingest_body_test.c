@@ -8,24 +8,6 @@
  */
 #include "ingest_testlib.h"
 
-static const char *const fixtures[] = {
-	"pprof/go-allocs.pb.gz", "pprof/go-block.pb.gz", "pprof/go-cpu.pb.gz",
-	"pprof/go-goroutine.pb.gz", "pprof/go-heap.pb.gz", "pprof/go-large.cpu.pb.gz",
-	"pprof/go-mutex.pb.gz", "pprof/go-sample.cpu.pb.gz", "pprof/go-threadcreate.pb.gz",
-	"pprof/legacy-converted/cppbench.contention.pb.gz",
-	"pprof/legacy-converted/cppbench.cpu.pb.gz",
-	"pprof/legacy-converted/cppbench.growth.pb.gz",
-	"pprof/legacy-converted/cppbench.heap.pb.gz",
-	"pprof/legacy-converted/cppbench.thread.pb.gz",
-	"pprof/legacy-converted/go.crc32.cpu.pb.gz",
-	"pprof/legacy-converted/go.godoc.thread.pb.gz",
-	"pprof/legacy-converted/gobench.cpu.pb.gz",
-	"pprof/legacy-converted/gobench.heap.pb.gz",
-	"pprof/legacy-converted/java.contention.pb.gz",
-	"pprof/legacy-converted/java.cpu.pb.gz",
-	"pprof/legacy-converted/java.heap.pb.gz",
-};
-
 static bool has_string_labels(const struct kl_profile *p)
 {
 	for (size_t i = 0; i < p->nlabels; i++)
@@ -80,7 +62,7 @@ static void check_fixture_series(const char *rel, const struct kl_profile *p,
 static void test_fixtures_pprof_and_multipart(void **state)
 {
 	(void)state;
-	for (size_t f = 0; f < KL_ARRAY_SIZE(fixtures); f++) {
+	for (size_t f = 0; f < KL_ARRAY_SIZE(test_pprof_fixtures); f++) {
 		struct kl_ingest_params pa;
 		struct kl_http_err err = { 0 };
 		struct kl_series_set s = { 0 };
@@ -88,15 +70,15 @@ static void test_fixtures_pprof_and_multipart(void **state)
 		struct kl_buf mp = KL_BUF_INIT;
 		struct kl_err e;
 		size_t len;
-		uint8_t *data = test_read_fixture(fixtures[f], &len);
+		uint8_t *data = test_read_fixture(test_pprof_fixtures[f], &len);
 
 		assert_int_equal(kl_pprof_read(data, len, NULL, &p, &e), 0);
 		/* as format=pprof, Node-style */
 		assert_int_equal(params_from("format=pprof&name=fx.app%7Benv%3Dci%7D&from=1700000000"
 					     "&until=1700000010&spyName=nodespy", &pa, &err), 0);
 		if (kl_ingest_request(&pa, "application/octet-stream", data, len, NULL, &s, &err))
-			fail_msg("%s: %d %s", fixtures[f], err.status, err.e.msg);
-		check_fixture_series(fixtures[f], p, &s, "fx.app");
+			fail_msg("%s: %d %s", test_pprof_fixtures[f], err.status, err.e.msg);
+		check_fixture_series(test_pprof_fixtures[f], p, &s, "fx.app");
 		assert_string_equal(kl_labels_get(&s.v[0].labels, "env"), "ci");
 		assert_string_equal(kl_labels_get(&s.v[0].labels, "pyroscope_spy"), "nodespy");
 		assert_true(s.v[0].start_ns == INT64_C(1700000000000000000));
@@ -111,8 +93,8 @@ static void test_fixtures_pprof_and_multipart(void **state)
 					     "&until=1700000015000000000&spyName=gospy", &pa, &err), 0);
 		if (kl_ingest_request(&pa, "multipart/form-data; boundary=b0undary",
 				      (const uint8_t *)mp.data, mp.len, NULL, &s, &err))
-			fail_msg("%s multipart: %s", fixtures[f], err.e.msg);
-		check_fixture_series(fixtures[f], p, &s, "fx.app");
+			fail_msg("%s multipart: %s", test_pprof_fixtures[f], err.e.msg);
+		check_fixture_series(test_pprof_fixtures[f], p, &s, "fx.app");
 		kl_series_set_release(&s);
 		kl_ingest_params_release(&pa);
 		kl_buf_release(&mp);

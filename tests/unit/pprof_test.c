@@ -203,35 +203,11 @@ static void expect_error(struct kl_buf *b, int code, const char *text)
 
 /* ---- tests ---------------------------------------------------------- */
 
-static const char *const fixtures[] = {
-	"pprof/go-allocs.pb.gz",
-	"pprof/go-block.pb.gz",
-	"pprof/go-cpu.pb.gz",
-	"pprof/go-goroutine.pb.gz",
-	"pprof/go-heap.pb.gz",
-	"pprof/go-large.cpu.pb.gz",
-	"pprof/go-mutex.pb.gz",
-	"pprof/go-sample.cpu.pb.gz",
-	"pprof/go-threadcreate.pb.gz",
-	"pprof/legacy-converted/cppbench.contention.pb.gz",
-	"pprof/legacy-converted/cppbench.cpu.pb.gz",
-	"pprof/legacy-converted/cppbench.growth.pb.gz",
-	"pprof/legacy-converted/cppbench.heap.pb.gz",
-	"pprof/legacy-converted/cppbench.thread.pb.gz",
-	"pprof/legacy-converted/go.crc32.cpu.pb.gz",
-	"pprof/legacy-converted/go.godoc.thread.pb.gz",
-	"pprof/legacy-converted/gobench.cpu.pb.gz",
-	"pprof/legacy-converted/gobench.heap.pb.gz",
-	"pprof/legacy-converted/java.contention.pb.gz",
-	"pprof/legacy-converted/java.cpu.pb.gz",
-	"pprof/legacy-converted/java.heap.pb.gz",
-};
-
 static void test_roundtrip_fixtures(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < KL_ARRAY_SIZE(fixtures); i++) {
-		struct kl_profile *p = test_load_pprof(fixtures[i]), *q = NULL;
+	for (size_t i = 0; i < KL_ARRAY_SIZE(test_pprof_fixtures); i++) {
+		struct kl_profile *p = test_load_pprof(test_pprof_fixtures[i]), *q = NULL;
 		struct kl_buf gz = KL_BUF_INIT, raw = KL_BUF_INIT, raw2 = KL_BUF_INIT;
 		struct kl_err err;
 
@@ -239,7 +215,7 @@ static void test_roundtrip_fixtures(void **state)
 		assert_int_equal(kl_pprof_write(p, true, &gz, &err), 0);
 		assert_true(kl_is_gzip((const uint8_t *)gz.data, gz.len));
 		if (kl_pprof_read((const uint8_t *)gz.data, gz.len, NULL, &q, &err))
-			fail_msg("%s: reading our output: %s", fixtures[i], err.msg);
+			fail_msg("%s: reading our output: %s", test_pprof_fixtures[i], err.msg);
 		assert_same_profile(p, q);
 		/* raw output, and writing is deterministic */
 		assert_int_equal(kl_pprof_write(p, false, &raw, &err), 0);

@@ -13,6 +13,31 @@
 #include "core/profile.h"
 #include "formats/formats.h"
 
+/* Every pprof fixture in ../shared/fixtures (paths relative to it). */
+static const char *const test_pprof_fixtures[] KL_UNUSED = {
+	"pprof/go-allocs.pb.gz",
+	"pprof/go-block.pb.gz",
+	"pprof/go-cpu.pb.gz",
+	"pprof/go-goroutine.pb.gz",
+	"pprof/go-heap.pb.gz",
+	"pprof/go-large.cpu.pb.gz",
+	"pprof/go-mutex.pb.gz",
+	"pprof/go-sample.cpu.pb.gz",
+	"pprof/go-threadcreate.pb.gz",
+	"pprof/legacy-converted/cppbench.contention.pb.gz",
+	"pprof/legacy-converted/cppbench.cpu.pb.gz",
+	"pprof/legacy-converted/cppbench.growth.pb.gz",
+	"pprof/legacy-converted/cppbench.heap.pb.gz",
+	"pprof/legacy-converted/cppbench.thread.pb.gz",
+	"pprof/legacy-converted/go.crc32.cpu.pb.gz",
+	"pprof/legacy-converted/go.godoc.thread.pb.gz",
+	"pprof/legacy-converted/gobench.cpu.pb.gz",
+	"pprof/legacy-converted/gobench.heap.pb.gz",
+	"pprof/legacy-converted/java.contention.pb.gz",
+	"pprof/legacy-converted/java.cpu.pb.gz",
+	"pprof/legacy-converted/java.heap.pb.gz",
+};
+
 /*
  * Reads fixture rel (e.g. "pprof/go-cpu.pb.gz") whole into a malloc'ed,
  * NUL-terminated buffer; *len gets its size. Fails the test if absent.
