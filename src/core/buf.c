@@ -160,24 +160,3 @@ void kl_buf_add_json_str(struct kl_buf *b, const char *s, size_t n)
 	kl_buf_add(b, s + run, n - run);
 }
 
-void kl_buf_add_xml(struct kl_buf *b, const char *s, size_t n)
-{
-	size_t run = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *rep;
-
-		switch (s[i]) {
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '&': rep = "&amp;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default: continue;
-		}
-		kl_buf_add(b, s + run, i - run);
-		kl_buf_addstr(b, rep);
-		run = i + 1;
-	}
-	kl_buf_add(b, s + run, n - run);
-}

@@ -44,8 +44,6 @@ void kl_buf_add_u64(struct kl_buf *b, uint64_t v);
 /* Appends s as the inside of a JSON string (quotes not included). */
 void kl_buf_add_json_str(struct kl_buf *b, const char *s, size_t n);
 /* Appends s escaped for XML/HTML text and attributes. */
-void kl_buf_add_xml(struct kl_buf *b, const char *s, size_t n);
-
 /* 0, or the first error an append met. */
 static inline int kl_buf_error(const struct kl_buf *b)
 {

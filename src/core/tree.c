@@ -461,26 +461,3 @@ void kl_tree_normalize(struct kl_tree *t)
 	}
 }
 
-int64_t kl_tree_max_self(const struct kl_tree *t, uint32_t col)
-{
-	int64_t m = 0;
-
-	for (uint32_t i = 0; i < t->nnodes; i++)
-		m = KL_MAX(m, t->nodes[i].self[col]);
-	return m;
-}
-
-uint32_t kl_tree_depth(const struct kl_tree *t)
-{
-	uint32_t *depth = kl_malloc((size_t)t->nnodes * sizeof(*depth)), max = 0;
-
-	if (!depth)
-		return 0;
-	depth[0] = 0;
-	for (uint32_t i = 1; i < t->nnodes; i++) {
-		depth[i] = depth[t->nodes[i].parent] + 1;
-		max = KL_MAX(max, depth[i]);
-	}
-	kl_free(depth);
-	return max;
-}

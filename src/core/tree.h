@@ -103,10 +103,4 @@ static inline const char *kl_tree_name(const struct kl_tree *t, uint32_t i)
 	return kl_strtab_get(t->names, t->nodes[i].name);
 }
 
-/* Largest self value in column col, for flamebearer's maxSelf. */
-int64_t kl_tree_max_self(const struct kl_tree *t, uint32_t col);
-
-/* Depth of the deepest node (root = 0). */
-uint32_t kl_tree_depth(const struct kl_tree *t);
-
 #endif /* KL_TREE_H */

@@ -15,23 +15,6 @@
 #include "buf.h"
 #include "view.h"
 
-int kl_granularity_parse(const char *s, enum kl_granularity *out)
-{
-	static const char *const names[] = {
-		[KL_GRAN_FUNCTIONS] = "functions", [KL_GRAN_FILEFUNCTIONS] = "filefunctions",
-		[KL_GRAN_FILES] = "files", [KL_GRAN_LINES] = "lines",
-		[KL_GRAN_ADDRESSES] = "addresses",
-	};
-
-	for (size_t i = 0; i < KL_ARRAY_SIZE(names); i++) {
-		if (!strcmp(s, names[i])) {
-			*out = (enum kl_granularity)i;
-			return 0;
-		}
-	}
-	return -KL_EUSAGE;
-}
-
 /*
  * Appends path cleaned lexically like Go's filepath.Clean: repeated and
  * trailing slashes, "." and ".." elements are resolved. pprof cleans file

@@ -28,9 +28,6 @@ enum kl_granularity {
 	KL_GRAN_ADDRESSES,	/* instruction address, function, file and line */
 };
 
-/* Parses "functions", "files", "lines", "addresses", "filefunctions". */
-int kl_granularity_parse(const char *s, enum kl_granularity *out);
-
 struct kl_view_opts {
 	uint32_t sample_index;		/* which value of each sample */
 	enum kl_granularity granularity;
