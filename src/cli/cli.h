@@ -92,6 +92,13 @@ int cli_load_profile(const char *src, struct kl_profile **out, struct kl_err *er
  */
 int cli_load_profiles(const char **srcs, int n, struct kl_profile **out, struct kl_err *err);
 
+/*
+ * Loads n >= 1 sources and merges them, even a single one: merging sums
+ * samples with equal stacks and labels, as pprof's merge does, which
+ * kiln merge and kiln traces need.
+ */
+int cli_merge_sources(const char **srcs, int n, struct kl_profile **out, struct kl_err *err);
+
 /* Writes data to path ("-" = stdout). Returns 0 or a negative code. */
 int cli_write_file(const char *path, const void *data, size_t len, struct kl_err *err);
 

@@ -4,7 +4,6 @@
  * (e.g. CPU profiles of several replicas or time windows) into one pprof
  * file, summing identical stacks (see kl_profile_merge).
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -20,10 +19,10 @@ int cmd_merge(int argc, const char **argv)
 		{ "raw", CLI_OPT_BOOL, &raw, "write uncompressed protobuf (default: gzip)", NULL },
 		{ NULL, 0, NULL, NULL, NULL },
 	};
-	struct kl_profile **ps, *merged = NULL;
+	struct kl_profile *merged = NULL;
 	struct kl_buf out = KL_BUF_INIT;
 	struct kl_err err;
-	int npos, rc, loaded = 0;
+	int npos, rc;
 
 	rc = cli_parse("merge", usage_line, opts, argc, argv, &npos);
 	if (rc)
@@ -32,17 +31,7 @@ int cmd_merge(int argc, const char **argv)
 		cli_error("merge", "usage: kiln merge %s", usage_line);
 		return CLI_USAGE;
 	}
-	/* loaded one by one (not cli_load_profiles) so a lone source is merged too,
-	 * which de-duplicates its samples as pprof's merge does */
-	ps = cli_xcalloc((size_t)npos, sizeof(*ps));
-	for (; loaded < npos; loaded++) {
-		if (cli_load_profile(argv[loaded + 1], &ps[loaded], &err)) {
-			cli_error("merge", "%s", err.msg);
-			rc = CLI_FAIL;
-			goto out;
-		}
-	}
-	if (kl_profile_merge(ps, (size_t)npos, &merged, &err)) {
+	if (cli_merge_sources(argv + 1, npos, &merged, &err)) {
 		cli_error("merge", "%s", err.msg);
 		rc = CLI_FAIL;
 		goto out;
@@ -56,9 +45,6 @@ int cmd_merge(int argc, const char **argv)
 		rc = CLI_FAIL;
 	}
 out:
-	for (int i = 0; i < loaded; i++)
-		kl_profile_free(ps[i]);
-	free(ps);
 	kl_profile_free(merged);
 	kl_buf_release(&out);
 	return rc;

@@ -160,7 +160,7 @@ static int traces(const char *cmd, const struct kl_profile *p, const struct kl_v
 int cmd_traces(int argc, const char **argv)
 {
 	struct cli_report_opts r;
-	struct kl_profile *p = NULL, *merged = NULL;
+	struct kl_profile *p = NULL;
 	struct kl_filter *filter = NULL;
 	struct kl_strtab *names = NULL;
 	struct kl_view_opts vo;
@@ -184,19 +184,10 @@ int cmd_traces(int argc, const char **argv)
 		cli_error("traces", "no profile given (usage: kiln traces [options] SOURCE...)");
 		return CLI_USAGE;
 	}
-	if (cli_load_profiles(argv + 1, npos, &p, &err)) {
+	/* pprof merges even a single profile: samples with equal stacks and labels add up */
+	if (cli_merge_sources(argv + 1, npos, &p, &err)) {
 		cli_error("traces", "%s", err.msg);
 		return CLI_FAIL;
-	}
-	/* pprof merges even a single profile: samples with equal stacks and labels add up */
-	if (npos == 1) {
-		if (kl_profile_merge(&p, 1, &merged, &err)) {
-			cli_error("traces", "%s", err.msg);
-			rc = CLI_FAIL;
-			goto out;
-		}
-		kl_profile_free(p);
-		p = merged;
 	}
 	rc = cli_view_opts("traces", &r, p, &vo, &filter);
 	if (rc)

@@ -192,14 +192,11 @@ int cli_load_profile(const char *src, struct kl_profile **out, struct kl_err *er
 	return rc;
 }
 
-int cli_load_profiles(const char **srcs, int n, struct kl_profile **out, struct kl_err *err)
+int cli_merge_sources(const char **srcs, int n, struct kl_profile **out, struct kl_err *err)
 {
-	struct kl_profile **ps;
+	struct kl_profile **ps = cli_xcalloc((size_t)n, sizeof(*ps));
 	int rc = 0, loaded = 0;
 
-	if (n == 1)
-		return cli_load_profile(srcs[0], out, err);
-	ps = cli_xcalloc((size_t)n, sizeof(*ps));
 	for (; loaded < n; loaded++) {
 		rc = cli_load_profile(srcs[loaded], &ps[loaded], err);
 		if (rc)
@@ -211,6 +208,13 @@ out:
 		kl_profile_free(ps[i]);
 	free(ps);
 	return rc;
+}
+
+int cli_load_profiles(const char **srcs, int n, struct kl_profile **out, struct kl_err *err)
+{
+	if (n == 1)
+		return cli_load_profile(srcs[0], out, err);
+	return cli_merge_sources(srcs, n, out, err);
 }
 
 int cli_write_file(const char *path, const void *data, size_t len, struct kl_err *err)
