@@ -10,8 +10,10 @@ PACKAGES=(
 	libprotobuf-c-dev protobuf-c-compiler
 	zlib1g-dev libzstd-dev libjansson-dev libpcre2-dev libcurl4-openssl-dev
 	libxxhash-dev libcmocka-dev
+	libmicrohttpd-dev libyaml-dev libdw-dev libelf-dev
+	libgoogle-perftools-dev google-perftools heaptrack
 	zstd golang-go python3
-	hyperfine jq time bc
+	hyperfine jq time bc curl openssl
 )
 
 # node runs the flame graph viewer's tests; any node >= 18 will do, so
