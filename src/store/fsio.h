@@ -54,6 +54,13 @@ int kl_fsio_pread_all(const struct kl_fsio *io, int fd, void *buf, size_t n, off
 int kl_fsio_write_file(const struct kl_fsio *io, const char *path, const void *data, size_t n);
 
 /*
+ * Syncs the directory that holds path (its last component's parent; "." if
+ * path has no slash), so that path's creation, rename or removal is
+ * durable. 0 or -errno.
+ */
+int kl_fsio_sync_parent(const struct kl_fsio *io, const char *path);
+
+/*
  * A fault-injecting table for tests: wraps base and fails the calls
  * chosen by the fault plan (set with kl_fsio_fault_set) with the given
  * errno. Not thread-safe to reconfigure while in use.
@@ -69,6 +76,7 @@ struct kl_fsio_fault {
 	int err;		/* errno to fail with (ENOSPC, EIO ...); 0 = no fault */
 	size_t short_write;	/* for PWRITE: write only this many bytes once, then fail */
 	uint64_t free_bytes;	/* for FSTATVFS: report this much free space (when err is 0) */
+	uint64_t times;		/* inject this many faults, then none [0 = until cleared] */
 };
 
 /* Returns a table that applies f (copied) over the real calls; one per process. */
@@ -76,5 +84,13 @@ const struct kl_fsio *kl_fsio_fault_set(const struct kl_fsio_fault *f);
 
 /* Clears the fault: the table from kl_fsio_fault_set behaves like the real one. */
 void kl_fsio_fault_clear(void);
+
+/*
+ * How many faults (failures, short writes, fake free space) the current
+ * plan has injected so far, so a test can check that its fault fired.
+ * Until the plan is cleared, a planned fault with err repeats on every call
+ * of op after the first `after` ones (a full disk stays full).
+ */
+uint64_t kl_fsio_fault_hits(void);
 
 #endif /* KL_FSIO_H */
