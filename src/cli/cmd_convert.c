@@ -44,18 +44,6 @@ static enum kl_format format_from_name(const char *out)
 	return KL_FORMAT_UNKNOWN;
 }
 
-/* Pyroscope's legacy "units" word for a sample type. */
-static const char *flamebearer_units(const char *type, const char *unit)
-{
-	if (!strcmp(unit, "bytes"))
-		return "bytes";
-	if (strstr(type, "objects"))
-		return "objects";
-	if (strstr(type, "goroutine"))
-		return "goroutines";
-	return "samples";
-}
-
 /* pprof output: the whole profile, less the samples the filters drop. */
 static int write_pprof(const struct kl_profile *p, const struct cli_report_opts *r,
 		       bool compress, struct kl_buf *out)
@@ -161,7 +149,7 @@ static int write_view(const struct kl_profile *p, const struct cli_report_opts *
 		struct kl_flamebearer_meta meta = {
 			.name = type,
 			.spy_name = "",
-			.units = flamebearer_units(type, unit),
+			.units = kl_flamebearer_units(type, unit),
 			/* values in nanoseconds are "ticks" of 1 ns */
 			.sample_rate = !strcmp(unit, "nanoseconds") ? 1000000000 : 100,
 		};

@@ -177,23 +177,25 @@ static void emit_str_member(struct kl_buf *b, const char *key, const char *val)
 	kl_buf_addch(b, '"');
 }
 
+const char *kl_flamebearer_units(const char *type, const char *unit)
+{
+	if (!strcmp(unit, "bytes"))
+		return "bytes";
+	if (strstr(type, "objects"))
+		return "objects";
+	if (strstr(type, "goroutine"))
+		return "goroutines";
+	return "samples";
+}
+
 /* Pyroscope's legacy "units" and sampleRate for a tree without metadata. */
 static void default_meta(const struct kl_tree *t, struct kl_flamebearer_meta *m)
 {
 	m->name = t->sample_type;
 	m->spy_name = "";
-	m->sample_rate = 100;
-	if (!strcmp(t->unit, "bytes")) {
-		m->units = "bytes";
-	} else if (strstr(t->sample_type, "objects")) {
-		m->units = "objects";
-	} else if (strstr(t->sample_type, "goroutine")) {
-		m->units = "goroutines";
-	} else {
-		m->units = "samples";
-		if (!strcmp(t->unit, "nanoseconds"))
-			m->sample_rate = 1000000000;
-	}
+	m->units = kl_flamebearer_units(t->sample_type, t->unit);
+	m->sample_rate = !strcmp(m->units, "samples") && !strcmp(t->unit, "nanoseconds")
+				 ? 1000000000 : 100;
 }
 
 int kl_flamebearer_write(const struct kl_tree *t, const struct kl_flamebearer_meta *m,

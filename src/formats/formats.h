@@ -144,6 +144,12 @@ struct kl_flamebearer_meta {
 int kl_flamebearer_write(const struct kl_tree *t, const struct kl_flamebearer_meta *m,
 			 bool members_only, struct kl_buf *out, struct kl_err *err);
 
+/*
+ * Pyroscope's legacy metadata.units word for a sample type and unit:
+ * "bytes", "objects", "goroutines", else "samples". Static string.
+ */
+const char *kl_flamebearer_units(const char *type, const char *unit);
+
 /* Reads single-format flamebearer JSON back into a profile. */
 int kl_flamebearer_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
 			struct kl_profile **out, struct kl_err *err);

@@ -51,7 +51,8 @@ struct kl_token {
 struct kl_config {
 	char *listen;		/* host:port [127.0.0.1:4040] */
 	char *data_dir;		/* [./kiln-data] */
-	unsigned threads;	/* HTTP worker threads [number of cores] */
+	unsigned threads;	/* handler slots per class (ingest, query) [0 = 2 x cores, >= 4] */
+	unsigned max_connections;	/* open connections at once [256] */
 	struct kl_store_opts store;	/* memory, retention, sync ... (dir = data_dir) */
 	struct kl_ingest_limits limits;
 	size_t max_request_bytes;	/* request body as sent, before decompression [16 MiB] */
@@ -117,6 +118,7 @@ struct kl_resp {
 	int status;		/* 200 by default */
 	const char *content_type;	/* static string; [text/plain; charset=utf-8] */
 	const char *content_disposition;	/* static or NULL (exports) */
+	const char *cache_control;	/* static or NULL: Cache-Control header (h_static.c) */
 	struct kl_buf body;	/* owned by the response */
 };
 
@@ -142,6 +144,7 @@ struct kl_server {
 	struct kl_store *store;	/* owned */
 	struct kl_metrics *metrics;	/* owned */
 	void *http;		/* http.c's state */
+	struct kl_ratelimit *ratelimit;	/* owned: per-tenant ingest rate (auth.c) */
 };
 
 typedef void (*kl_handler_fn)(struct kl_server *srv, const struct kl_req *req,
@@ -170,6 +173,9 @@ void kl_h_series(struct kl_server *srv, const struct kl_req *req, struct kl_resp
 void kl_h_healthz(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp);
 void kl_h_ready(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp);
 void kl_h_metrics(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp);
+/* h_static.c: the web UI's embedded files (/, /assets/...) and /api/convert (docs/ui.md) */
+void kl_h_static(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp);
+void kl_h_convert(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp);
 
 /*
  * Starts the server described by cfg (opens the store, binds, starts the
@@ -206,5 +212,66 @@ void kl_metrics_add(struct kl_metrics *m, enum kl_counter c, uint64_t n);
 
 /* Records one request's latency for route (an index into kl_routes). */
 void kl_metrics_observe(struct kl_metrics *m, size_t route, double seconds);
+
+/* ---- internals shared by http.c, auth.c, metrics.c and the handlers ------------ */
+
+/*
+ * Authenticates one request for a route needing right (0 = open route:
+ * always succeeds). authorization and org_id are the header values (NULL
+ * when absent). *tenant is set to the tenant the request acts on: the
+ * token's tenant, X-Scope-OrgID (multitenant, or a token for tenant "*"),
+ * or "anonymous"; it points into cfg or org_id. Errors: 401 (no or bad
+ * credentials), 403 (right missing, X-Scope-OrgID not the token's tenant),
+ * 400 (bad tenant id); err has the status and message. Thread-safe.
+ */
+int kl_auth_resolve(const struct kl_config *cfg, const char *authorization, const char *org_id,
+		    unsigned right, const char **tenant, struct kl_http_err *err);
+
+/* Per-tenant token buckets of body bytes (ingest_rate_bytes). Thread-safe. */
+struct kl_ratelimit;
+
+/* rate 0 = unlimited (take always succeeds). 0 or -ENOMEM. */
+int kl_ratelimit_new(uint64_t rate, uint64_t burst, struct kl_ratelimit **out);
+void kl_ratelimit_free(struct kl_ratelimit *rl);
+
+/*
+ * Takes n bytes from tenant's bucket at time now_ns: true if allowed. A
+ * request larger than the bucket passes when the bucket is full (the
+ * bucket goes into debt), so no size is refused forever.
+ */
+bool kl_ratelimit_take(struct kl_ratelimit *rl, const char *tenant, uint64_t n, int64_t now_ns);
+
+/* Metrics registry sized for kl_routes. 0 or -ENOMEM. */
+int kl_metrics_new(struct kl_metrics **out);
+void kl_metrics_free(struct kl_metrics *m);
+uint64_t kl_metrics_get(const struct kl_metrics *m, enum kl_counter c);
+
+/* Counts a response status for route (kiln_http_requests_total{route,code}). */
+void kl_metrics_status(struct kl_metrics *m, size_t route, int status);
+
+/* Appends the counters and histograms in Prometheus text format to out. */
+void kl_metrics_write(const struct kl_metrics *m, struct kl_buf *out);
+
+/*
+ * Writes one log line to stderr ("<time> <level> <message>") if level is
+ * within the server's --log-level. Thread-safe; srv NULL logs at info.
+ */
+void kl_server_log(const struct kl_server *srv, enum kl_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Gives back the worker slot (--threads per class) of the request the
+ * calling thread is handling. Ingest calls it once the body is decoded,
+ * before kl_store_append waits for the WAL's group commit, so that waiting
+ * requests do not cap how many share one fsync. No-op outside a handler
+ * or when already given back; http.c releases it after the handler anyway.
+ */
+void kl_server_slot_release(void);
+
+/* Requests received and not yet answered completely (for /metrics). */
+unsigned long kl_server_in_flight(const struct kl_server *srv);
+
+/* Parses a level name (error, warn, info, debug). 0 or -KL_EUSAGE. */
+int kl_log_level_parse(const char *s, enum kl_log_level *out);
 
 #endif /* KL_SERVER_H */

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * h_ingest.c - the ingest endpoints: Pyroscope's /ingest (alias
+ * /pyroscope/ingest) and Connect's /push.v1.PusherService/Push. Both apply
+ * the tenant's rate limit, turn the body into series with the pure
+ * functions of ingest.h, and append them to the store, which answers only
+ * once they are durable. Every outcome is counted for /metrics.
+ */
+#include <string.h>
+
+#include "server.h"
+
+/*
+ * Counts a refused ingest by the status it got; the store's -KL_ELIMIT is
+ * its series limit (the rate limit answers -EAGAIN).
+ */
+static void count_discard(struct kl_server *srv, int rc, int status)
+{
+	enum kl_counter c;
+
+	switch (status) {
+	case 401:
+	case 403:
+		c = KL_C_DISCARD_AUTH;
+		break;
+	case 413:
+		c = KL_C_DISCARD_TOO_LARGE;
+		break;
+	case 429:
+		c = rc == -KL_ELIMIT ? KL_C_DISCARD_SERIES_LIMIT : KL_C_DISCARD_RATE_LIMIT;
+		break;
+	case 507:
+		c = KL_C_DISCARD_DISK_FULL;
+		break;
+	default:
+		if (status >= 500)
+			return;	/* our failure, not the client's: logged instead */
+		c = KL_C_DISCARD_BAD_INPUT;
+		break;
+	}
+	kl_metrics_add(srv->metrics, c, 1);
+}
+
+/* Stores set for req's tenant; fills e on failure. Returns 0 or negative. */
+static int store_series(struct kl_server *srv, const struct kl_req *req,
+			struct kl_series_set *set, struct kl_http_err *e)
+{
+	struct kl_err err;
+	int rc, status;
+
+	/* decoding is done: the WAL wait ahead must not hold a worker slot */
+	kl_server_slot_release();
+	rc = kl_store_append(srv->store, req->tenant, set->v, set->n, &err);
+	if (rc) {
+		status = kl_store_status(rc, true);
+		if (status >= 500 && status != 507)
+			kl_server_log(srv, KL_LOG_ERROR, "ingest for tenant %s: %s", req->tenant,
+				      err.msg);
+		return kl_http_errf(e, rc, status, "%s", err.msg);
+	}
+	kl_metrics_add(srv->metrics, KL_C_INGEST_PROFILES, set->n);
+	kl_metrics_add(srv->metrics, KL_C_INGEST_REQUESTS, 1);
+	return 0;
+}
+
+/* The rate limit check both endpoints make before any parsing. */
+static int rate_check(struct kl_server *srv, const struct kl_req *req, struct kl_http_err *e)
+{
+	kl_metrics_add(srv->metrics, KL_C_INGEST_BYTES, req->wire_bytes);
+	if (kl_ratelimit_take(srv->ratelimit, req->tenant, req->wire_bytes, req->now_ns))
+		return 0;
+	return kl_http_errf(e, -EAGAIN, 429, "ingest rate limit of tenant %s exceeded "
+			    "(%llu bytes/s): retry later", req->tenant,
+			    (unsigned long long)srv->cfg->ingest_rate_bytes);
+}
+
+void kl_h_ingest(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp)
+{
+	struct kl_ingest_params params;
+	struct kl_series_set set = { 0 };
+	struct kl_http_err e;
+	int rc;
+
+	memset(&params, 0, sizeof(params));
+	rc = rate_check(srv, req, &e);
+	if (!rc)
+		rc = kl_ingest_params_parse(req->keys, req->values, req->nparams, req->now_ns,
+					    &params, &e);
+	if (!rc)
+		rc = kl_ingest_request(&params, req->content_type, req->body, req->body_len,
+				       &srv->cfg->limits, &set, &e);
+	if (!rc)
+		rc = store_series(srv, req, &set, &e);
+	if (rc) {
+		count_discard(srv, rc, e.status);
+		kl_resp_http_err(resp, &e);
+	}
+	kl_series_set_release(&set);
+	kl_ingest_params_release(&params);
+}
+
+void kl_h_push(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp)
+{
+	struct kl_series_set set = { 0 };
+	struct kl_http_err e;
+	bool json;
+	int rc;
+
+	json = req->content_type && strstr(req->content_type, "json");
+	rc = rate_check(srv, req, &e);
+	/* http.c has already undone Content-Encoding under the size limit */
+	if (!rc)
+		rc = kl_push_decode(req->content_type, NULL, req->body, req->body_len,
+				    req->now_ns, &srv->cfg->limits, &set, &e);
+	if (!rc)
+		rc = store_series(srv, req, &set, &e);
+	if (rc) {
+		count_discard(srv, rc, e.status);
+		kl_resp_connect_error(resp, &e);
+	} else {
+		/* an empty PushResponse: no bytes in proto, {} in JSON */
+		resp->content_type = json ? "application/json" : "application/proto";
+		if (json)
+			kl_buf_addstr(&resp->body, "{}");
+	}
+	kl_series_set_release(&set);
+}
