@@ -14,11 +14,15 @@ PACKAGES=(
 	libgoogle-perftools-dev google-perftools heaptrack
 	zstd golang-go python3
 	hyperfine jq time bc curl openssl
+	chromium  # the web UI's browser tests (tests/web/ui_test.js, playwright-core)
+	python3-yaml  # tests/cli/t9001-deploy-files.sh: the YAML of deploy/ and the Helm chart
 )
 
 # node runs the flame graph viewer's tests; any node >= 18 will do, so
 # Debian's nodejs is installed only when no node is on the PATH
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+# npm installs playwright-core for the browser tests (into the build dir)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

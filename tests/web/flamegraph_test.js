@@ -4,7 +4,8 @@
  * with a recording stand-in for the canvas: flamebearer decoding (single
  * and double, offsets, parents), search share, the function table's
  * aggregation, colours shared with the C renderers, drawing geometry in
- * both orientations and when zoomed, and drawing time for 50,000 nodes.
+ * both orientations and when zoomed, drawing time for 50,000 nodes, and
+ * the trees the web UI builds (folded files, sandwich, diffs of two files).
  *
  * usage: node flamegraph_test.js [PAGE.html]
  * With a page written by `kiln flame -o x.html`, the script and data
@@ -303,7 +304,38 @@ function testPage(file) {
 	console.log('page: ' + d.n + ' nodes, ' + rows.length + ' functions, ' + d.format + ', units ' + d.units);
 }
 
+/* Trees built in the browser: folded text, flamebearer and back, sandwich, diffs of two trees. */
+function testTrees(K) {
+	const t = K.parseFolded('main;a;c 10\nmain;b 30\nmain;a 5\n# comment\nmain;b;a;c 7\nidle\n');
+	check('folded: root total', t.total === 53, t.total);
+	check('folded: a line without a count counts 1', t.children.idle.total === 1);
+	check('folded: self and total', t.children.main.children.a.total === 15 && t.children.main.children.a.self === 5);
+	const fb = K.fromTree(t, { units: 'samples' });
+	const d = new K.FlameData(fb);
+	check('fromTree: decodes', d.n === 8 && d.numTicks === 53 && fb.flamebearer.maxSelf === 30, [d.n, d.numTicks]);
+	const back = d.toTree(0);
+	check('toTree: round trip', JSON.stringify(K.fromTree(back, { units: 'samples' })) === JSON.stringify(fb));
+	const s = d.sandwich('c');
+	check('sandwich: callees total', s.callees.total === 17, s.callees.total);
+	check('sandwich: direct callers', s.callers.children.a.total === 17 && s.callers.children.a.children.main.total === 10 &&
+		s.callers.children.a.children.b.children.main.total === 7, s.callers);
+	const r = d.sandwich('a');
+	check('sandwich: recursion counted once', r.callees.total === 22 && r.callees.children.c.total === 17, r.callees);
+	const diff = new K.FlameData(K.diffTrees(K.parseFolded('main;x 10\nmain;y 90'), K.parseFolded('main;x 60\nmain;y 40')));
+	const x = d && [...Array(diff.n).keys()].find((i) => diff.nameOf(i) === 'x');
+	check('diffTrees: double format', diff.double && diff.leftTicks === 100 && diff.rightTicks === 100);
+	check('diffTrees: x grew by 50 points', near(diff.change(x), 0.5), diff.change(x));
+	let threw = false;
+	try {
+		K.parseFolded('\n\n');
+	} catch (e) {
+		threw = true;
+	}
+	check('folded: empty input is an error', threw);
+}
+
 const K = load(fs.readFileSync(path.join(src, 'web/flamegraph/flamegraph.js'), 'utf8'));
+testTrees(K);
 testDecode(K);
 testDouble(K);
 testColors(K);

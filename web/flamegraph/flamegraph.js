@@ -124,8 +124,15 @@
 
 	/* FNV-1a over the UTF-8 bytes, as in C. */
 	function hashName(s) {
-		var h = 2166136261, bytes = encoder ? encoder.encode(s) : null, i, n;
-		n = bytes ? bytes.length : s.length;
+		var h = 2166136261, bytes = null, i, n = s.length;
+		/* ASCII is its own UTF-8: encode only names that need it (drawing calls this a lot) */
+		for (i = 0; i < n; i++) {
+			if (s.charCodeAt(i) > 0x7f) {
+				bytes = encoder ? encoder.encode(s) : null;
+				n = bytes ? bytes.length : n;
+				break;
+			}
+		}
 		for (i = 0; i < n; i++) {
 			h ^= bytes ? bytes[i] : s.charCodeAt(i) & 0xff;
 			h = Math.imul(h, 16777619) >>> 0;
@@ -133,7 +140,20 @@
 		return h >>> 0;
 	}
 
+	var colorCache = new Map();
+
 	function warmColor(key) {
+		var c = colorCache.get(key);
+		if (c)
+			return c;
+		if (colorCache.size > 200000)
+			colorCache.clear();
+		c = hotColor(key);
+		colorCache.set(key, c);
+		return c;
+	}
+
+	function hotColor(key) {
 		var h = hashName(key);
 		var v1 = (h & 0xff) / 255, v2 = ((h >>> 8) & 0xff) / 255, v3 = ((h >>> 16) & 0xff) / 255;
 		return 'rgb(' + Math.round(205 + 50 * v3) + ',' + Math.round(230 * v1) + ',' +
@@ -445,7 +465,192 @@
 			}
 			return this.numTicks > 0 ? sum / this.numTicks : 0;
 		},
+
+		/* Node i and everything under it as a tree (see fromTree); side 0 single, 1/2 diff sides. */
+		toTree: function (i, side) {
+			var d = this, w = side === 1 ? d.lt : side === 2 ? d.rt : d.w;
+			var s = side === 1 ? d.ls : side === 2 ? d.rs : d.self;
+			function walk(k) {
+				var node = treeNode(d.nameOf(k)), c;
+				node.total = w[k];
+				node.self = s[k];
+				for (c = d.firstChild[k]; c >= 0; c = d.nextSibling[c]) {
+					var nm = d.nameOf(c);
+					if (w[c] > 0)
+						mergeTree(node.children[nm] || (node.children[nm] = treeNode(nm)), walk(c));
+				}
+				return node;
+			}
+			return walk(i >= 0 && i < this.n ? i : 0);
+		},
+
+		/*
+		 * The sandwich of function name: {callers, callees}, two trees rooted
+		 * at name. callees merges the subtrees under the outermost calls of
+		 * name; callers inverts the paths above them (the root's children
+		 * are the direct callers). Both roots hold the function's total.
+		 */
+		sandwich: function (name) {
+			var callers = treeNode(name), callees = treeNode(name), d = this;
+			var onPath = 0, stack = [], i, c, p, node, kid;
+			if (!this.n)
+				return { callers: callers, callees: callees };
+			for (c = this.firstChild[0]; c >= 0; c = this.nextSibling[c])
+				stack.push(c);
+			while (stack.length) {
+				i = stack.pop();
+				if (i < 0) {
+					onPath--;
+					continue;
+				}
+				if (d.nameOf(i) === name) {
+					if (!onPath) {
+						mergeTree(callees, this.toTree(i));
+						callers.total += d.w[i];
+						node = callers;
+						for (p = d.parent[i]; p > 0; p = d.parent[p]) {
+							kid = node.children[d.nameOf(p)];
+							if (!kid)
+								kid = node.children[d.nameOf(p)] = treeNode(d.nameOf(p));
+							kid.total += d.w[i];
+							node = kid;
+						}
+						node.self += d.w[i];
+					}
+					onPath++;
+					stack.push(-1);
+				}
+				for (c = this.firstChild[i]; c >= 0; c = this.nextSibling[c])
+					stack.push(c);
+			}
+			return { callers: callers, callees: callees };
+		},
 	};
+
+	/* ---- trees: building flamebearer in the browser -------------------- */
+
+	/*
+	 * A tree node: {name, self, total, children: {name: node}} (and self2,
+	 * total2 for the second side of a diff). Used for sandwich views, "collapse
+	 * above", files dropped on the page and diffs of two such files.
+	 */
+	function treeNode(name) {
+		return { name: name, self: 0, total: 0, self2: 0, total2: 0, children: Object.create(null) };
+	}
+
+	/* Adds src's values into dst (same position), recursively. */
+	function mergeTree(dst, src) {
+		var k, kid;
+		dst.self += src.self;
+		dst.total += src.total;
+		dst.self2 += src.self2;
+		dst.total2 += src.total2;
+		for (k in src.children) {
+			kid = dst.children[k];
+			/* a copy, so that merging more into dst never changes src */
+			mergeTree(kid || (dst.children[k] = treeNode(k)), src.children[k]);
+		}
+		return dst;
+	}
+
+	/* A copy of tree with side 1's values moved to side 2 (for diffs). */
+	function asSecond(t) {
+		var o = treeNode(t.name), k;
+		o.self2 = t.self;
+		o.total2 = t.total;
+		for (k in t.children)
+			o.children[k] = asSecond(t.children[k]);
+		return o;
+	}
+
+	/*
+	 * Flamebearer JSON of a tree (the /render answer's shape): "single", or
+	 * "double" when double is true (self2/total2 are the new side). Siblings
+	 * are sorted by name, as the server does. meta: metadata to attach.
+	 */
+	function fromTree(root, meta, double) {
+		var names = [], index = Object.create(null), levels = [], ends = [], maxSelf = 0;
+		function nameIdx(n) {
+			if (!(n in index)) {
+				index[n] = names.length;
+				names.push(n);
+			}
+			return index[n];
+		}
+		nameIdx(root.name);
+		function walk(t, depth, x, x2) {
+			var row = levels[depth] || (levels[depth] = []), e = ends[depth] || (ends[depth] = [0, 0]);
+			var keys = Object.keys(t.children).sort(), k;
+			var nm = depth === 0 ? 0 : nameIdx(t.name);
+			if (double) {
+				row.push(x - e[0], t.total, t.self, x2 - e[1], t.total2, t.self2, nm);
+				e[1] = x2 + t.total2;
+				maxSelf = Math.max(maxSelf, t.self, t.self2);
+			} else {
+				row.push(x - e[0], t.total, t.self, nm);
+				maxSelf = Math.max(maxSelf, t.self);
+			}
+			e[0] = x + t.total;
+			for (k = 0; k < keys.length; k++) {
+				var c = t.children[keys[k]];
+				if (c.total <= 0 && (!double || c.total2 <= 0))
+					continue;
+				walk(c, depth + 1, x, x2);
+				x += c.total;
+				x2 += c.total2;
+			}
+		}
+		walk(root, 0, 0, 0);
+		var out = {
+			version: 1,
+			flamebearer: { names: names, levels: levels, numTicks: root.total + (double ? root.total2 : 0),
+				maxSelf: maxSelf },
+			metadata: Object.assign({ format: double ? 'double' : 'single' }, meta || {}),
+		};
+		out.metadata.format = double ? 'double' : 'single';
+		if (double) {
+			out.leftTicks = root.total;
+			out.rightTicks = root.total2;
+		}
+		return out;
+	}
+
+	/* A double flamebearer comparing tree a (base) with tree b (new). */
+	function diffTrees(a, b, meta) {
+		var root = treeNode('total');
+		mergeTree(root, a);
+		mergeTree(root, asSecond(b));
+		return fromTree(root, meta, true);
+	}
+
+	/*
+	 * Parses folded stacks ("a;b;c 12" per line; a line without a number
+	 * counts 1) into a tree. Throws when no line holds a stack.
+	 */
+	function parseFolded(text) {
+		var root = treeNode('total'), lines = String(text).split('\n'), i, m, frames, v, node, j, kid, n = 0;
+		for (i = 0; i < lines.length; i++) {
+			m = /^(.*?)(?:\s+(\d+(?:\.\d+)?))?\s*$/.exec(lines[i]);
+			if (!m || !m[1] || m[1].charAt(0) === '#')
+				continue;
+			v = m[2] === undefined ? 1 : +m[2];
+			frames = m[1].split(';');
+			node = root;
+			root.total += v;
+			for (j = 0; j < frames.length; j++) {
+				kid = node.children[frames[j]];
+				if (!kid)
+					kid = node.children[frames[j]] = treeNode(frames[j]);
+				kid.total += v;
+				node = kid;
+			}
+			node.self += v;
+			n++;
+		}
+		if (!n)
+			throw new Error('no folded stacks ("frame;frame;frame count" lines) in the file');
+		return root;
+	}
 
 	/* ---- graph --------------------------------------------------------- */
 
@@ -466,6 +671,7 @@
 			font: opts.font || '12px ui-monospace, Menlo, Consolas, "DejaVu Sans Mono", monospace',
 			minPx: opts.minPx === undefined ? 0.5 : opts.minPx,
 			tooltip: opts.tooltip !== false,
+			animate: opts.animate || 0,
 		};
 		if (el.tagName && el.tagName.toUpperCase() === 'CANVAS') {
 			this.canvas = el;
@@ -530,6 +736,9 @@
 		setData: function (fb, metadata) {
 			this.data = fb instanceof FlameData ? fb : new FlameData(fb, metadata);
 			this.zoomed = 0;
+			this._anim = null;
+			this._animTok = null;
+			this.animating = false;
 			this.highlighted = null;
 			this._colors = [];
 			this._textW = new Float32Array(this.data.names.length).fill(-1);
@@ -562,16 +771,47 @@
 		/* Zooms to a node (index or info object); 0 or reset() shows all. */
 		zoomTo: function (node) {
 			var i = typeof node === 'object' && node ? node.index : node;
-			if (!this.data || !(i >= 0 && i < this.data.n))
+			if (!this.data)
+				return;
+			if (!(i >= 0 && i < this.data.n))
 				i = 0;
-			this.zoomed = i;
-			this.render();
+			this._animate(this._range(), i);
 			if (this.onZoom)
 				this.onZoom(this.data.info(i), this.breadcrumbs());
 		},
 
 		reset: function () {
 			this.zoomTo(0);
+		},
+
+		/*
+		 * Sets the zoomed node; with opts.animate (milliseconds) the shown
+		 * range moves from `from` to the node's over that time (ease-out).
+		 */
+		_animate: function (from, i) {
+			var self = this, ms = this.opts.animate, t0, d = this.data;
+			var to = { x: d.x[i], w: d.w[i] > 0 ? d.w[i] : 1 }, tok = this._animTok = {};
+			this.zoomed = i;
+			this.animating = false;
+			this._anim = null;
+			if (!ms || typeof requestAnimationFrame === 'undefined' || !from) {
+				this.render();
+				return;
+			}
+			this.animating = true;
+			t0 = Date.now();
+			function step() {
+				var t = Math.min(1, (Date.now() - t0) / ms), e = 1 - (1 - t) * (1 - t) * (1 - t);
+				if (self._animTok !== tok)
+					return;
+				self._anim = t < 1 ? { x: from.x + (to.x - from.x) * e, w: from.w + (to.w - from.w) * e } : null;
+				self.render();
+				if (t < 1)
+					requestAnimationFrame(step);
+				else
+					self.animating = false;
+			}
+			step();
 		},
 
 		/* The zoomed node's path from the root, as info objects. */
@@ -677,23 +917,56 @@
 		 * visible, not the size of the profile.
 		 */
 		render: function () {
-			var d = this.data, ctx = this.ctx, h = this.opts.rowHeight;
-			var z, zx, zw, scale, zd, lv, i, end, x, w, y, label, px0;
+			var d = this.data, ctx = this.ctx, h = this.opts.rowHeight, self = this;
 			if (!d || !ctx)
 				return;
 			this._size();
 			ctx.clearRect(0, 0, this.cssW, this.cssH);
 			if (!d.n || !this.cssW)
 				return;
-			z = this.zoomed;
-			zx = d.x[z];
-			zw = d.w[z] > 0 ? d.w[z] : 1;
-			zd = d.depth[z];
-			scale = this.cssW / zw;
 			ctx.font = this.opts.font;
 			ctx.textBaseline = 'middle';
+			this._each(function (i, x, y, w, ancestor) {
+				var label;
+				ctx.globalAlpha = ancestor || (self.matched && !self.matched[i]) ? 0.55 : 1;
+				ctx.fillStyle = self.matched && self.matched[i] ? MATCH_COLOR : self._color(i);
+				ctx.fillRect(x, y, Math.max(w - 0.5, 0.5), h - 1);
+				if (self.highlighted && self.highlighted[i]) {
+					ctx.globalAlpha = 1;
+					ctx.lineWidth = 2;
+					ctx.strokeStyle = 'rgb(0,0,0)';
+					ctx.strokeRect(x + 1, y + 1, Math.max(w - 2.5, 0.5), h - 3);
+				}
+				if (w > 24) {
+					label = self._fit(i, d.nameOf(i), w - 6);
+					if (label) {
+						ctx.globalAlpha = 1;
+						ctx.fillStyle = self.matched && self.matched[i] ? '#fff' : '#000';
+						ctx.fillText(label, x + 3, y + h / 2);
+					}
+				}
+			});
+			ctx.globalAlpha = 1;
+		},
+
+		/* The ticks shown across the width: the zoomed node's, or the animation's. */
+		_range: function () {
+			var d = this.data, z = this.zoomed;
+			if (this._anim)
+				return this._anim;
+			return { x: d.x[z], w: d.w[z] > 0 ? d.w[z] : 1 };
+		},
+
+		/*
+		 * Calls fn(i, x, y, w, isAncestor) for every frame drawn, in CSS px.
+		 * Frames narrower than minPx are skipped (their descendants are
+		 * narrower still), so the cost follows what is visible, not the size
+		 * of the profile; many frames inside one pixel column count once.
+		 */
+		_each: function (fn) {
+			var d = this.data, r = this._range(), zx = r.x, zw = r.w, scale = this.cssW / zw;
+			var zd = d.depth[this.zoomed], lv, i, end, x, w, px0;
 			for (lv = 0; lv < d.levels; lv++) {
-				y = this._y(lv);
 				i = d.firstAfter(lv, zx);
 				end = d.levelStart[lv + 1];
 				px0 = -1;
@@ -708,30 +981,27 @@
 						if (w < this.opts.minPx)
 							continue;
 					}
-					/* many frames in one pixel column: draw one */
 					if (w < 1.5 && Math.floor(x) === px0)
 						continue;
 					px0 = Math.floor(x);
-					ctx.globalAlpha = lv < zd || (this.matched && !this.matched[i]) ? 0.55 : 1;
-					ctx.fillStyle = this.matched && this.matched[i] ? MATCH_COLOR : this._color(i);
-					ctx.fillRect(x, y, Math.max(w - 0.5, 0.5), h - 1);
-					if (this.highlighted && this.highlighted[i]) {
-						ctx.globalAlpha = 1;
-						ctx.lineWidth = 2;
-						ctx.strokeStyle = 'rgb(0,0,0)';
-						ctx.strokeRect(x + 1, y + 1, Math.max(w - 2.5, 0.5), h - 3);
-					}
-					if (w > 24) {
-						label = this._fit(i, d.nameOf(i), w - 6);
-						if (label) {
-							ctx.globalAlpha = 1;
-							ctx.fillStyle = this.matched && this.matched[i] ? '#fff' : '#000';
-							ctx.fillText(label, x + 3, y + h / 2);
-						}
-					}
+					fn(i, x, this._y(lv), w, lv < zd);
 				}
 			}
-			ctx.globalAlpha = 1;
+		},
+
+		/*
+		 * The frames on screen as [{index, name, x, y, w, h}] in CSS px
+		 * relative to the canvas (for tests and tools that want to point
+		 * at a frame by name).
+		 */
+		visibleNodes: function () {
+			var out = [], d = this.data, h = this.opts.rowHeight;
+			if (!d || !d.n || !this.cssW)
+				return out;
+			this._each(function (i, x, y, w) {
+				out.push({ index: i, name: d.nameOf(i), x: x, y: y, w: w, h: h });
+			});
+			return out;
 		},
 
 		/* The node under a mouse event, or -1. */
@@ -749,7 +1019,7 @@
 				return -1;
 			if (lv < d.depth[this.zoomed])
 				return d.path(this.zoomed)[lv];
-			tick = d.x[this.zoomed] + px / this.cssW * (d.w[this.zoomed] || 1);
+			tick = this._range().x + px / this.cssW * this._range().w;
 			return d.find(lv, tick);
 		},
 
@@ -1103,6 +1373,14 @@
 		FlameTable: FlameTable,
 		FlameView: FlameView,
 		format: format,
+		pct: pct,
+		esc: esc,
+		escapeRegExp: escapeRegExp,
+		treeNode: treeNode,
+		mergeTree: mergeTree,
+		fromTree: fromTree,
+		diffTrees: diffTrees,
+		parseFolded: parseFolded,
 		packageOf: packageOf,
 		hashName: hashName,
 		warmColor: warmColor,
