@@ -115,11 +115,20 @@ void agent_labels_reset(void);
  * Snapshots the loaded modules (dl_iterate_phdr: text ranges, .eh_frame_hdr
  * tables, build ids) and publishes the snapshot for the signal handler with
  * an atomic pointer swap; old snapshots are kept until no handler can use
- * them. Call at start and after dlopen/dlclose (the agent interposes both).
+ * them. Call at start; dlclose is interposed, dlopen is found by
+ * agent_modules_poll.
  * Not signal-safe. 0 or -ENOMEM.
  */
 int agent_modules_refresh(void);
 void agent_modules_free(void);
+
+/*
+ * Refreshes the snapshot if objects were loaded or unloaded since it was
+ * taken (dlopen is not interposed, see modules.c); cheap when nothing
+ * changed. The sampler's ticker calls it every tick; call it from other
+ * periodic agent threads too. Not signal-safe. 0 or -ENOMEM.
+ */
+int agent_modules_poll(void);
 
 /* What symbolization needs to know about the module holding an address. */
 struct agent_module_info {
@@ -206,6 +215,12 @@ extern struct agent_profbuf *agent_cpu_buf, *agent_wall_buf;
 /* Takes a snapshot of every live thread's stack (threads profile) into fn. */
 int agent_threads_snapshot(agent_stack_fn fn, void *ctx);
 
+/*
+ * Marks the calling thread as the agent's own (exporter, pull server): it
+ * gets no CPU timer and no wall or snapshot signals. Not signal-safe.
+ */
+void agent_sampler_thread_exclude(void);
+
 /* The sampler's signal number (0 when not running). */
 int agent_sampler_signal(void);
 uint64_t agent_sampler_threads(void);
@@ -223,10 +238,20 @@ void agent_heap_stop(void);
 extern struct agent_profbuf *agent_heap_alloc_buf;
 /* Calls fn for every live sampled stack with [inuse_objects, inuse_bytes]. */
 int agent_heap_inuse(agent_stack_fn fn, void *ctx);
+/*
+ * When agent_heap_stop returns, no hook records any more and the in-use
+ * table and agent_heap_alloc_buf (set to NULL) are released: build the last
+ * profiles before stopping. Counters for kiln_get_stats: samples recorded,
+ * samples lost (stack store or live table full, or no stack).
+ */
+uint64_t agent_heap_samples(void);
+uint64_t agent_heap_dropped(void);
 
 /* Lock contention: values [contentions, delay ns]. */
 int agent_lock_start(const struct agent_config *c);
 void agent_lock_stop(void);
+/* Contended waits recorded. agent_lock_stop releases agent_lock_buf (set to NULL). */
+uint64_t agent_lock_samples(void);
 extern struct agent_profbuf *agent_lock_buf;
 
 /* ---- profiles and export (symbolize.c, build.c, export.c, pull.c) ------------------ */
@@ -241,5 +266,76 @@ struct kl_profile;
  * frames; unknown frames are "module+0xoffset". NULL on out of memory.
  */
 struct kl_profile *agent_build_profile(unsigned type, int64_t start_ns, int64_t end_ns);
+
+/* ---- added by the export helper: kiln.c, symbolize.c, build.c, export.c, pull.c --------- */
+
+struct kl_buf;
+
+/* The running agent's settings (kiln.c); NULL when off. Valid until kiln_stop. */
+const struct agent_config *agent_config_current(void);
+
+/* Short name of a profile type bit: "cpu", "wall", "heap", "lock", "threads". */
+const char *agent_type_name(unsigned type);
+
+/* One address, symbolized. Strings are borrowed until the next agent_symbolize call. */
+#define AGENT_SYM_MAX_FRAMES 32	/* inline chain depth kept per address */
+struct agent_symframe {
+	const char *function;		/* demangled */
+	const char *system_name;	/* as in the symbol table */
+	const char *file;		/* "" when unknown */
+	int64_t line;
+};
+struct agent_sym {
+	uint32_t nframes;		/* >= 1; innermost (inlined callee) first */
+	struct agent_symframe frames[AGENT_SYM_MAX_FRAMES];
+	bool has_map;			/* false: the address is in no known module */
+	uint32_t map_index;		/* stable until the next refresh */
+	uint64_t map_start, map_limit;
+	const char *map_path, *map_build_id;	/* build id in hex, "" when none */
+	bool map_has_lines;
+};
+
+/*
+ * A symbolizer of this process (libdwfl over /proc/self/maps), with a cache
+ * by address. One thread at a time. agent_symbolizer_refresh() re-reads the
+ * module list when /proc/self/maps changed, which empties the cache (map
+ * indexes change then). agent_symbolize: 0 or -ENOMEM; unknown code gets a
+ * "module+0xoffset" (file address) or "[unknown]+0xaddress" frame.
+ */
+struct agent_symbolizer;
+struct agent_symbolizer *agent_symbolizer_new(void);
+void agent_symbolizer_free(struct agent_symbolizer *s);
+int agent_symbolizer_refresh(struct agent_symbolizer *s);
+int agent_symbolize(struct agent_symbolizer *s, uintptr_t pc, struct agent_sym *out);
+
+/* build.c: frees the builder's symbolizer (after the agent stopped). */
+void agent_build_reset(void);
+/* Samples dropped by full stack tables, summed over every drain so far. */
+uint64_t agent_build_dropped(void);
+/* cpu + wall samples seen by the builder so far. */
+uint64_t agent_build_samples(void);
+
+/*
+ * export.c: the exporter. start: the interval thread (and the upload thread
+ * when c->server_address is set); 0 or negative, nothing left running on
+ * failure. stop: final build, KILN_OUTPUT written, queue uploaded within
+ * the upload timeout, threads joined. flush: one build now (waits for it).
+ * take: builds type now for the pull endpoint, passes the profile on to
+ * the push queue / output as an interval would, and hands a gzipped pprof
+ * to *out. The atfork hooks keep the exporter's locks consistent in a
+ * child; agent_export_atfork_child restarts the threads when restart.
+ */
+int agent_export_start(const struct agent_config *c);
+void agent_export_stop(void);
+int agent_export_flush(void);
+int agent_export_take(unsigned type, struct kl_buf *out);
+void agent_export_stats(struct kiln_stats *st);
+void agent_export_atfork_prepare(void);
+void agent_export_atfork_parent(void);
+void agent_export_atfork_child(bool restart);
+
+/* pull.c: the /debug/pprof endpoint (libmicrohttpd) on c->pprof_listen. */
+int agent_pull_start(const struct agent_config *c);
+void agent_pull_stop(void);
 
 #endif /* KL_AGENT_H */

@@ -33,6 +33,7 @@ int cmd_diff(int argc, const char **argv);
 int cmd_convert(int argc, const char **argv);
 int cmd_merge(int argc, const char **argv);
 int cmd_collapse(int argc, const char **argv);
+int cmd_record(int argc, const char **argv);
 int cmd_server(int argc, const char **argv);
 
 /* Prints "kiln <command>: <message>\n" to stderr. */

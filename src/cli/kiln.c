@@ -26,6 +26,7 @@ static const struct command commands[] = {
 	{ "convert", cmd_convert, "convert between pprof, folded, speedscope, flamebearer" },
 	{ "merge", cmd_merge, "merge profiles into one pprof" },
 	{ "collapse", cmd_collapse, "perf script output to folded stacks" },
+	{ "record", cmd_record, "run a command under the profiling agent, write its profile" },
 	{ "server", cmd_server, "profile server: Pyroscope-compatible ingest, store, queries" },
 };
 
