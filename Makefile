@@ -42,3 +42,16 @@ bench: build
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# make install [PREFIX=/usr/local] [DESTDIR=/tmp/stage]: builds, then installs
+# the binary, libkiln, headers, kiln.pc, man pages and the systemd unit
+# (docs/deployment.md). install-only installs an already built tree,
+# INSTALL_FROM (default build/), as tests/cli/t9000-install.sh does.
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_FROM ?= build
+.PHONY: install install-only
+install: build
+	@$(MAKE) --no-print-directory install-only
+install-only:
+	DESTDIR="$(DESTDIR)" cmake --install "$(INSTALL_FROM)" --prefix "$(PREFIX)"
