@@ -55,3 +55,8 @@ install: build
 	@$(MAKE) --no-print-directory install-only
 install-only:
 	DESTDIR="$(DESTDIR)" cmake --install "$(INSTALL_FROM)" --prefix "$(PREFIX)"
+
+# the Rideshare demo (examples/rideshare/README.md): server, three services, load; Ctrl-C stops it
+.PHONY: demo
+demo: deps build
+	@bash scripts/demo.sh
