@@ -197,7 +197,8 @@ static void enc_raw(const struct st_series *s, size_t p0, size_t p1, struct kl_b
 	for (i = p0; i < p1; i++) {
 		const struct st_prof *p = &s->prof[i];
 
-		enc_pairs(s->stk + p->pair_off, s->val + p->pair_off, p->npairs, b);
+		if (p->npairs)	/* no pairs: the arrays may be NULL */
+			enc_pairs(s->stk + p->pair_off, s->val + p->pair_off, p->npairs, b);
 		for (j = 0; j < p->nspans; j++) {
 			const struct st_span *sp = &s->spans[p->span_off + j];
 
@@ -654,7 +655,8 @@ static int load_raw(const uint8_t *d, size_t n, struct st_series *s, size_t p0, 
 	for (i = p0; i < p1 && !r.bad; i++) {
 		const struct st_prof *p = &s->prof[i];
 
-		if (load_pairs(&r, s->stk + p->pair_off, s->val + p->pair_off, p->npairs, nstk))
+		if (p->npairs &&
+		    load_pairs(&r, s->stk + p->pair_off, s->val + p->pair_off, p->npairs, nstk))
 			return -EIO;
 		for (j = 0; j < p->nspans; j++) {
 			struct st_span *sp = &s->spans[p->span_off + j];

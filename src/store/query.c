@@ -196,7 +196,9 @@ static void add_raw(struct acc *a, struct st_series *s, int64_t lo, int64_t hi, 
 		const struct st_prof *p = &s->prof[i];
 
 		if (!span) {
-			acc_list(a, s->stk + p->pair_off, s->val + p->pair_off, p->npairs);
+			/* a profile of no pairs may sit in a series with no pair arrays */
+			if (p->npairs)
+				acc_list(a, s->stk + p->pair_off, s->val + p->pair_off, p->npairs);
 			continue;
 		}
 		for (j = 0; j < p->nspans; j++) {
@@ -288,7 +290,7 @@ static void add_series(struct acc *a, struct st_series *s, int64_t from, int64_t
 					acc_add(a, s->stk[p->pair_off + sp->pair],
 						s->val[p->pair_off + sp->pair]);
 			}
-		} else {
+		} else if (p->npairs) {
 			acc_list(a, s->stk + p->pair_off, s->val + p->pair_off, p->npairs);
 		}
 	}

@@ -240,6 +240,30 @@ static void test_time_edges(void **state)
 	kl_labels_release(&ls);
 }
 
+/*
+ * A series whose only profiles have no samples (every value was 0 for its
+ * type) has no pair arrays at all: queries over it, with and without a
+ * span filter, answer 0 (this used to do arithmetic on NULL under UBSan).
+ */
+static void test_empty_profiles(void **state)
+{
+	struct fx *f = *state;
+	struct kl_labels ls = cpu_labels("idle", NULL, NULL);
+	const char *q = "{service_name=\"idle\"}";
+
+	for (int i = 0; i < 3; i++) {
+		struct kl_profile *p = mkprof(NULL, NULL, 0, NULL);
+
+		assert_int_equal(append_one(f->s, "t", &ls, p, T0 + i * 10 * SEC,
+					    T0 + (i + 1) * 10 * SEC), 0);
+		kl_profile_free(p);
+	}
+	assert_int_equal(select_total(f->s, "t", q, T0, T0 + 30 * SEC, NULL), 0);
+	assert_int_equal(select_total(f->s, "t", q, T0, T0 + 30 * SEC, "abc"), 0);
+	assert_int_equal(select_total(f->s, "t", q, T0 - 86400 * SEC, T0 + 86400 * SEC, NULL), 0);
+	kl_labels_release(&ls);
+}
+
 /* Over a long range, aggregates give exactly what the raw profiles give. */
 static void test_aggregates_equal_raw(void **state)
 {
@@ -592,6 +616,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_symbols_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_selectors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_time_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_profiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregates_equal_raw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_span_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenants_isolated, setup, teardown),
