@@ -3,8 +3,10 @@
  * h_static.c - the web UI: the files of web/app and web/flamegraph, compiled
  * into the binary by tools/embed.c, served at / and /assets/<path>; and
  * /api/convert, which turns a profile file dropped on the page into
- * flamebearer JSON without storing anything (docs/ui.md).
+ * flamebearer JSON without storing anything (docs/ui.md). The files carry
+ * an ETag, so a reload costs a 304 per file.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +42,33 @@ static const char *mime_of(const char *path)
 	return "application/octet-stream";
 }
 
+/*
+ * Does an If-None-Match value name etag (quoted, without W/)? It is "*"
+ * or a list of quoted tags, each maybe weak (W/"..."): If-None-Match
+ * compares weakly (RFC 9110).
+ */
+static bool etag_matches(const char *inm, const char *etag)
+{
+	size_t n = strlen(etag);
+
+	if (!inm)
+		return false;
+	while (*inm) {
+		while (*inm == ' ' || *inm == '\t' || *inm == ',')
+			inm++;
+		if (*inm == '*')
+			return true;
+		if (!strncmp(inm, "W/", 2))
+			inm += 2;
+		if (!strncmp(inm, etag, n) && (inm[n] == '\0' || inm[n] == ',' || inm[n] == ' ' ||
+						inm[n] == '\t'))
+			return true;
+		while (*inm && *inm != ',')
+			inm++;
+	}
+	return false;
+}
+
 void kl_h_static(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp)
 {
 	const struct kl_asset *a = NULL;
@@ -64,8 +93,20 @@ void kl_h_static(struct kl_server *srv, const struct kl_req *req, struct kl_resp
 		return;
 	}
 	resp->content_type = mime_of(name);
-	/* the files change only with the binary: revalidate, don't keep stale copies */
+	/*
+	 * The files change only with the binary and their URLs don't: the
+	 * browser keeps them but asks each time (no-cache), and the ETag (a
+	 * hash of the bytes; hashing 60 KB costs microseconds, so no table of
+	 * hashes to guard across threads) turns a reload into 304s. Weak:
+	 * the gzip and plain answers share it.
+	 */
 	resp->cache_control = "no-cache";
+	snprintf(resp->etag, sizeof(resp->etag), "W/\"%016llx\"",
+		 (unsigned long long)kl_hash(a->data, a->len));
+	if (etag_matches(req->if_none_match, resp->etag + 2)) {
+		resp->status = 304;
+		return;
+	}
 	kl_buf_add(&resp->body, a->data, a->len);
 }
 

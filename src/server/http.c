@@ -183,6 +183,8 @@ static enum MHD_Result send_resp(struct kl_server *srv, struct MHD_Connection *c
 					resp->content_disposition);
 	if (resp->cache_control)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, resp->cache_control);
+	if (resp->etag[0])
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, resp->etag);
 	if (gzipped)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
@@ -421,6 +423,8 @@ static enum MHD_Result on_complete(struct kl_server *srv, struct MHD_Connection 
 							   MHD_HTTP_HEADER_CONTENT_ENCODING);
 	req.user_agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						     MHD_HTTP_HEADER_USER_AGENT);
+	req.if_none_match = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_IF_NONE_MATCH);
 	req.tenant = ctx->tenant;
 	req.now_ns = ctx->now_ns;
 	req.wire_bytes = ctx->body.len;

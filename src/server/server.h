@@ -104,6 +104,7 @@ struct kl_req {
 	const char *content_type;	/* header values, NULL when absent */
 	const char *content_encoding;	/* of the original body; body is already decoded */
 	const char *user_agent;
+	const char *if_none_match;	/* If-None-Match header (h_static.c: ETags) */
 	const uint8_t *body;	/* decoded body (NULL when empty) */
 	size_t body_len;
 	size_t wire_bytes;	/* body bytes as received */
@@ -119,6 +120,7 @@ struct kl_resp {
 	const char *content_type;	/* static string; [text/plain; charset=utf-8] */
 	const char *content_disposition;	/* static or NULL (exports) */
 	const char *cache_control;	/* static or NULL: Cache-Control header (h_static.c) */
+	char etag[24];		/* ETag header value (quoted) when not empty (h_static.c) */
 	struct kl_buf body;	/* owned by the response */
 };
 

@@ -3,7 +3,7 @@
 # The web UI's files served by kiln server (src/server/h_static.c): the page
 # at / with the scripts and styles it names, every file of web/app and
 # web/flamegraph under /assets/ (a file without a route in routes.c fails
-# here), Content-Type and Cache-Control, 404s, gzip; and /api/convert, which
+# here), Content-Type, Cache-Control and ETag (304), 404s, gzip; and /api/convert, which
 # turns a dropped profile file into flamebearer JSON without storing it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/server_lib.sh"
@@ -34,6 +34,19 @@ for f in "$SRC"/web/app/*.js "$SRC"/web/app/*.css "$SRC"/web/flamegraph/*.{js,cs
 	expect_eq "route for web/$rel" 200 "$code"
 	cmp -s "$f" "$TMP/asset" && pass || fail "web/$rel: served bytes differ from the source"
 done
+# ETag: a reload costs a 304 without a body; another file's tag does not match
+etag=$(curl -s -D - -o /dev/null "$SERVER_URL/assets/app/main.js" | tr -d '\r' |
+	sed -n 's/^[Ee][Tt]ag: //p')
+case $etag in W/\"*\") pass ;; *) fail "main.js: ETag W/\"...\" expected, got '$etag'" ;; esac
+expect_eq "If-None-Match: 304" "304 0" "$(curl -s -o "$TMP/nm" -H "If-None-Match: $etag" \
+	-w '%{http_code} %{size_download}' "$SERVER_URL/assets/app/main.js")"
+expect_eq "If-None-Match in a list, gzip" 304 "$(curl -s -o /dev/null -H 'Accept-Encoding: gzip' \
+	-H "If-None-Match: \"x\", ${etag#W/}" -w '%{http_code}' "$SERVER_URL/assets/app/main.js")"
+expect_eq "another file's ETag" 200 "$(curl -s -o /dev/null -H "If-None-Match: $etag" \
+	-w '%{http_code}' "$SERVER_URL/assets/app/util.js")"
+expect_eq "ETag of the page" 304 "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $(
+	curl -s -D - -o /dev/null "$SERVER_URL/" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')" \
+	"$SERVER_URL/")"
 expect_eq "index.html alias" 200 "$(get /index.html | cut -d' ' -f1)"
 expect_eq "gzip when accepted" gzip "$(curl -s -H 'Accept-Encoding: gzip' -o /dev/null \
 	-w '%header{content-encoding}' "$SERVER_URL/assets/flamegraph/flamegraph.js")"

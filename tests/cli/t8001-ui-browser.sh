@@ -15,31 +15,7 @@ ui_need_browser
 server_start || finish
 
 NOW=$(date +%s)
-# name, start (seconds ago), folded stacks: values are samples at 100 Hz
-seed() {
-	local name=$1 from=$((NOW - $2)) code
-	code=$(curl -s -o "$TMP/ingest.out" -w '%{http_code}' --data-binary @- \
-		"$SERVER_URL/ingest?name=$name&sampleRate=100&from=$from&until=$((from + 10))")
-	expect_eq "ingest $name -$2 s" 200 "$code"
-}
-# baseline half of the last hour: compute_tax is small
-seed 'shop.cpu%7Bregion%3Deu-west%7D' 3000 <<'EOF'
-main;handle_request;parse_json 200
-main;handle_request;checkout;compute_tax 50
-main;handle_request;checkout;charge_card 150
-main;idle 100
-EOF
-seed 'shop.cpu%7Bregion%3Dus-east%7D' 2400 <<'EOF'
-main;handle_request;parse_json 100
-main;idle 100
-EOF
-# comparison half: compute_tax grew from 50 to 350 samples
-seed 'shop.cpu%7Bregion%3Deu-west%7D' 900 <<'EOF'
-main;handle_request;parse_json 200
-main;handle_request;checkout;compute_tax 350
-main;handle_request;checkout;charge_card 150
-main;idle 100
-EOF
+ui_seed_shop
 GO_AT=$((NOW - 600))
 for f in go-cpu go-heap; do
 	code=$(curl -s -o "$TMP/ingest.out" -w '%{http_code}' --data-binary @"$PPROF_DIR/$f.pb.gz" \

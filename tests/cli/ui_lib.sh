@@ -5,6 +5,11 @@
 #                             npm packages of tests/web into a cache in the
 #                             build dir (skip only if npm cannot reach the registry)
 #   ui_run_browser JS URL     run tests/web/JS against the server at URL
+#   ui_seed NAME AGO < folded ingest folded stacks (100 Hz) as NAME (URL-encoded),
+#                             10 s long, starting AGO seconds ago
+#   ui_seed_shop              the "shop" service the browser tests share: compute_tax
+#                             grows from 50 to 350 samples between the halves of the
+#                             last hour; regions eu-west and us-east
 # Screenshots land in $KILN_BUILD/ui-screenshots/.
 SRC=${KILN_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 UI_CHROMIUM=${KILN_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
@@ -49,4 +54,32 @@ ui_run_browser() {
 	rc=$?
 	cat "$TMP/browser.out"
 	expect_eq "browser test $js" 0 "$rc"
+}
+
+ui_seed() {
+	local code from=$(($(date +%s) - $2))
+	code=$(curl -s -o "$TMP/ingest.out" -w '%{http_code}' --data-binary @- \
+		"$SERVER_URL/ingest?name=$1&sampleRate=100&from=$from&until=$((from + 10))")
+	expect_eq "ingest $1 -$2 s" 200 "$code"
+}
+
+ui_seed_shop() {
+	# baseline half of the last hour: compute_tax is small
+	ui_seed 'shop.cpu%7Bregion%3Deu-west%7D' 3000 <<'EOF'
+main;handle_request;parse_json 200
+main;handle_request;checkout;compute_tax 50
+main;handle_request;checkout;charge_card 150
+main;idle 100
+EOF
+	ui_seed 'shop.cpu%7Bregion%3Dus-east%7D' 2400 <<'EOF'
+main;handle_request;parse_json 100
+main;idle 100
+EOF
+	# comparison half: compute_tax grew from 50 to 350 samples
+	ui_seed 'shop.cpu%7Bregion%3Deu-west%7D' 900 <<'EOF'
+main;handle_request;parse_json 200
+main;handle_request;checkout;compute_tax 350
+main;handle_request;checkout;charge_card 150
+main;idle 100
+EOF
 }

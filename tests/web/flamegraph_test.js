@@ -187,6 +187,32 @@ function testColors(K) {
 	check('package: module', K.packageOf('[libc.so.6]') === '[libc.so.6]');
 	check('package: kernel', K.packageOf('do_syscall_64_[k]') === '[kernel]');
 	check('package: plain', K.packageOf('malloc') === 'malloc');
+	const libs = {
+		'[libc.so.6]': 'libc.so.6', 'libc.so.6+0x1f3': 'libc.so.6', 'do_syscall_64_[k]': '[kernel]',
+		'memcpy (/usr/lib/x86_64-linux-gnu/libc.so.6)': 'libc.so.6', 'std::vector<int>::at': 'std',
+		'boost::asio::io_context::run': 'boost', 'net/http.(*conn).serve': 'net', 'runtime.mallocgc': 'runtime',
+		'github.com/foo/bar/baz.(*T).Fn': 'github.com/foo/bar', 'golang.org/x/net/http2.(*Framer).ReadFrame':
+			'golang.org/x/net', 'java.util.HashMap.get': 'java.util', 'com.example.shop.Cart.total': 'com.example',
+		'java/util/HashMap.get_[j]': 'java.util', 'malloc': '',
+	};
+	for (const n of Object.keys(libs))
+		check('library: ' + n, K.libraryOf(n) === libs[n], K.libraryOf(n));
+	/* colour keys: library, else the package; a libraries array from the server wins */
+	const d = new K.FlameData({ names: ['total', '[libz.so.1]', 'inflate', 'compute'],
+		levels: [[0, 10, 0, 0], [0, 6, 0, 1, 0, 4, 4, 3], [0, 6, 6, 2]], numTicks: 10, libraries: ['', '', 'libz.so.1', ''] },
+	{ units: 'samples' });
+	check('colour key: module of a name', d.colorKey(1, 'library') === 'libz.so.1');
+	/* nodes are numbered level by level: 2 is compute, 3 inflate */
+	check('colour key: libraries array', d.colorKey(2, 'library') === 'compute' && d.colorKey(3, 'library') === 'libz.so.1',
+		[d.colorKey(2, 'library'), d.colorKey(3, 'library')]);
+	check('colour key: package', d.colorKey(3, 'package') === 'inflate');
+	const fc = fakeCanvas(1000);
+	const g = new K.FlameGraph(fc.canvas, { tooltip: false, colorBy: 'library' });
+	g.setData(d);
+	check('library colours: [libz.so.1] and inflate alike, compute not', fc.rec.rects.length === 4 &&
+		fc.rec.rects[1].fill === fc.rec.rects[3].fill && fc.rec.rects[2].fill !== fc.rec.rects[1].fill, fc.rec.rects);
+	g.setColorBy('none');
+	check('colour none: one colour', new Set(fc.rec.rects.map((r) => r.fill)).size === 1, fc.rec.rects);
 	/* FNV-1a as in render_util.c; the value is checked there too */
 	check('hash: fnv1a', K.hashName('main') === 0xea90e208, K.hashName('main').toString(16));
 	check('format: ns', K.format(1.5e9, 'nanoseconds') === '1.50 s' && K.format(999, 'nanoseconds') === '999 ns');
@@ -231,7 +257,7 @@ function testDraw(K) {
 	/* search: matches are drawn magenta and the share returned */
 	const share = g.search('main\\.(b|d)');
 	check('search: share', near(share, 0.7), share);
-	check('search: colour', byText('main.b').fill === 'rgb(230,0,230)' && byText('main.a').fill !== 'rgb(230,0,230)');
+	check('search: colour', byText('main.b').fill === 'rgb(190,0,190)' && byText('main.a').fill !== 'rgb(190,0,190)');
 	check('search: literal fallback', near(g.search('runtime.c('), 0));
 	g.search('');
 	check('search: cleared', g.matched === null);

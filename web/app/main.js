@@ -17,23 +17,48 @@
 
 	/* ---- status: loading, empty, error ---------------------------------------- */
 
-	var loadingTimer = null;
+	var loadingTimer = null, loadingT0 = 0;
 
-	function setStatus(state, msg, hint) {
+	/*
+	 * The line under the tabs: state 'loading' (msg: what runs) shows a
+	 * spinner, the time so far and Cancel; 'ready' nothing; 'empty',
+	 * 'error' and 'cancelled' say what happened, hint what to do, and
+	 * actions [{label, run}] become buttons (Retry, a longer range ...).
+	 */
+	function setStatus(state, msg, hint, actions) {
 		var el = $('#status');
 		clearInterval(loadingTimer);
 		document.body.dataset.state = state;
 		el.className = 'st-' + state;
 		if (state === 'loading') {
-			var t0 = Date.now();
-			el.textContent = 'Loading\u2026';
+			loadingT0 = Date.now();
+			/* the counter is aria-hidden: a screen reader hears "Loading flame" once, not every tick */
+			el.innerHTML = '<span class="spin" aria-hidden="true"></span> Loading ' + K.esc(msg || 'query') +
+				'\u2026 <span class="elapsed" aria-hidden="true"></span> ' +
+				'<button type="button" class="st-act" id="cancel" title="Stop waiting for this query">Cancel</button>';
+			var tick = el.querySelector('.elapsed');
 			/* long queries show that they are still running */
 			loadingTimer = setInterval(function () {
-				el.textContent = 'Loading\u2026 ' + ((Date.now() - t0) / 1000).toFixed(1) + ' s (' + (msg || 'query') + ')';
-			}, 250);
+				tick.textContent = ((Date.now() - loadingT0) / 1000).toFixed(1) + ' s';
+			}, 100);
+			el.querySelector('#cancel').addEventListener('click', cancel);
 			return;
 		}
-		el.innerHTML = msg ? K.esc(msg) + (hint ? ' <span class="muted">' + K.esc(hint) + '</span>' : '') : '';
+		el.innerHTML = msg ? K.esc(msg) + (hint ? ' <span class="hint">' + K.esc(hint) + '</span>' : '') : '';
+		(actions || []).forEach(function (a) {
+			var b = K.el('button', 'st-act', a.label, el);
+			b.type = 'button';
+			b.addEventListener('click', a.run);
+		});
+	}
+
+	/* Cancel: aborts the running query's requests. */
+	function cancel() {
+		var s = ((Date.now() - loadingT0) / 1000).toFixed(1);
+		if (ctl)
+			ctl.abort();
+		setStatus('cancelled', 'Query cancelled after ' + s + ' s.', 'Retry runs it again; a shorter range or more ' +
+			'labels make it faster.', [{ label: 'Retry', run: function () { load(); } }]);
 	}
 
 	/* ---- queries -------------------------------------------------------------- */
@@ -127,20 +152,30 @@
 			e.status === 422 ? 'The query is too large: choose a shorter range or more labels.' :
 				e.status === 401 || e.status === 403 ? 'This server needs a token with the read right.' :
 					'Try again, or look at the server log.';
-		setStatus('error', 'Error: ' + e.message, hint);
+		setStatus('error', 'Error: ' + e.message, hint, [{ label: 'Retry', run: function () { load(); } }]);
 	}
 
 	function emptyMessage(json) {
+		var acts = [], span = K.toSec(S.until) - K.toSec(S.from);
 		if (!meta.services.length)
 			return ['No profiles are stored yet.', 'Send some: point a Pyroscope SDK or `kiln record --push` at this ' +
 				'server, or drop a profile file on this page to view it.'];
-		if (!json || !json.flamebearer || !json.flamebearer.numTicks)
+		if (!json || !json.flamebearer || !json.flamebearer.numTicks) {
+			if (span < 7 * 86400 - 60)
+				acts.push({ label: 'Show the last 7 days', run: function () { setRange('now-7d', 'now'); } });
+			if (S.q)
+				acts.push({ label: 'Remove the labels', run: function () {
+					S.q = '';
+					changed(true);
+				} });
 			return ['No data for ' + selector() + ' in ' + K.fmtRange(S.from, S.until) + '.',
-				'Try a longer range, another profile type or fewer labels.'];
+				'Try a longer range, another profile type or fewer labels.', acts];
+		}
 		return null;
 	}
 
-	function load() {
+	/* Loads the current view; quiet: an auto refresh (keeps the status line). */
+	function load(quiet) {
 		var view = S.view, p;
 		if (ctl)
 			ctl.abort();
@@ -156,7 +191,12 @@
 			setStatus('empty', emptyMessage(null)[0], emptyMessage(null)[1]);
 			return Promise.resolve();
 		}
-		setStatus('loading', view);
+		if (quiet && document.body.dataset.state === 'ready') {
+			/* auto refresh: no loading line every few seconds, a small mark instead */
+			$('#refresh').classList.add('busy');
+		} else {
+			setStatus('loading', view);
+		}
 		var t0 = performance.now();
 		if (view === 'tags')
 			p = loadTags(signal);
@@ -172,11 +212,15 @@
 			loads++;
 			K.lastLoadMs = performance.now() - t0;
 			if (empty)
-				setStatus('empty', empty[0], empty[1]);
+				setStatus('empty', empty[0], empty[1], empty[2]);
 			else
 				setStatus('ready', '');
 			applySearch();
-		}, fail);
+			applyColors();
+		}, fail).finally(function () {
+			if (ctl.signal === signal)
+				$('#refresh').classList.remove('busy');
+		});
 	}
 
 	function mainTimeline(json) {
@@ -230,6 +274,10 @@
 			compareTimelines(r[0], s);
 			ui.left.setData(r[1]);
 			ui.right.setData(r[2]);
+			if (S.lzoom)
+				ui.left.zoomToPath(S.lzoom.split(';'));
+			if (S.rzoom)
+				ui.right.zoomToPath(S.rzoom.split(';'));
 			return emptyMessage(r[0]);
 		});
 	}
@@ -248,6 +296,8 @@
 			compareTimelines(r[0], s);
 			last.diff = r[1];
 			ui.diff.setData(r[1]);
+			if (S.dzoom)
+				ui.diff.zoomToPath(S.dzoom.split(';'));
 			K.diffLegend($('#legend'), ui.diff.graph.data);
 			return emptyMessage(r[0]);
 		});
@@ -313,6 +363,7 @@
 			K.diffLegend($('#legend'), ui.file.graph.data);
 		setStatus('ready', '');
 		applySearch();
+		applyColors();
 	}
 
 	/* ---- search, mode, view ----------------------------------------------------- */
@@ -356,7 +407,10 @@
 
 	function syncControls() {
 		var single = ['flame', 'table', 'both', 'sandwich'].indexOf(S.view) >= 0;
-		$$('#tabs button').forEach(function (b) { b.classList.toggle('on', b.dataset.view === S.view); });
+		$$('#tabs button').forEach(function (b) {
+			b.classList.toggle('on', b.dataset.view === S.view);
+			b.setAttribute('aria-selected', b.dataset.view === S.view ? 'true' : 'false');
+		});
 		$('#v-single').hidden = !single;
 		$('#panel').hidden = S.view === 'sandwich';
 		$('#sandwich').hidden = S.view !== 'sandwich';
@@ -378,7 +432,12 @@
 		}
 		$('#range-label').textContent = K.fmtRange(S.from, S.until);
 		$$('.cmp-q').forEach(function (i) { i.value = i.dataset.side === 'l' ? S.lq : S.rq; });
+		if (S.refresh && !ui.auto.querySelector('option[value="' + S.refresh + '"]'))
+			K.el('option', null, S.refresh + ' s', ui.auto).value = S.refresh;
 		ui.auto.value = S.refresh;
+		ui.colorby.value = S.color;
+		/* a diff is coloured by the change, the tag explorer has no frames */
+		ui.colorby.disabled = S.view === 'diff' || S.view === 'tags';
 		[ui.panel, ui.left, ui.right, ui.diff, ui.file].forEach(function (p) {
 			if (p.graph.opts.mode !== S.mode)
 				p.setMode(S.mode);
@@ -448,7 +507,7 @@
 		S.from = String(from);
 		S.until = String(until);
 		S.lfrom = S.luntil = S.rfrom = S.runtil = '';
-		S.zoom = '';
+		S.zoom = S.lzoom = S.rzoom = S.dzoom = '';
 		return changed(true);
 	}
 
@@ -465,6 +524,7 @@
 		ui.matched = $('#matched');
 		ui.mode = $('#mode');
 		ui.auto = $('#auto');
+		ui.colorby = $('#colorby');
 		applyTheme(localStorage.getItem('kiln-theme') || (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
 		if (S.embed) {
 			body.classList.add('embed');
@@ -475,11 +535,14 @@
 			S.fn = name;
 			setView('sandwich');
 		};
-		var onZoom = function (path) {
-			S.zoom = path.join(';');
-			K.writeState(S);
+		/* each graph's zoom lives in the URL under its own key */
+		var zoomKey = function (key) {
+			return function (path) {
+				S[key] = path.join(';');
+				K.writeState(S);
+			};
 		};
-		ui.panel = new K.FlamePanel($('#panel'), { mode: S.mode, onSandwich: onSandwich, onZoom: onZoom });
+		ui.panel = new K.FlamePanel($('#panel'), { mode: S.mode, onSandwich: onSandwich, onZoom: zoomKey('zoom') });
 		ui.sandwich = new K.SandwichPanel($('#sandwich'), { onPick: function (n) { S.fn = n; K.writeState(S); } });
 		ui.timeline = new K.Timeline($('#timeline'), { onSelect: setRange });
 		ui.tags = new K.TagExplorer($('#v-tags'), {
@@ -502,9 +565,11 @@
 		};
 		ui.ltl = new K.Timeline($('#cmp-left .cmp-tl'), { height: 70, onSelect: sideSelect('l') });
 		ui.rtl = new K.Timeline($('#cmp-right .cmp-tl'), { height: 70, onSelect: sideSelect('r') });
-		ui.left = new K.FlamePanel($('#cmp-left .cmp-panel'), { mode: S.mode, onSandwich: onSandwich });
-		ui.right = new K.FlamePanel($('#cmp-right .cmp-panel'), { mode: S.mode, onSandwich: onSandwich });
-		ui.diff = new K.FlamePanel($('#diff-panel'), { mode: S.mode, layout: 'flame' });
+		ui.left = new K.FlamePanel($('#cmp-left .cmp-panel'), { mode: S.mode, onSandwich: onSandwich,
+			onZoom: zoomKey('lzoom') });
+		ui.right = new K.FlamePanel($('#cmp-right .cmp-panel'), { mode: S.mode, onSandwich: onSandwich,
+			onZoom: zoomKey('rzoom') });
+		ui.diff = new K.FlamePanel($('#diff-panel'), { mode: S.mode, layout: 'flame', onZoom: zoomKey('dzoom') });
 		ui.file = new K.FlamePanel($('#file-panel'), { mode: S.mode, layout: 'both' });
 
 		ui.service.addEventListener('change', function () {
@@ -548,23 +613,18 @@
 			else
 				setStatus('error', 'The range needs a start before its end.');
 		});
-		$('#refresh').addEventListener('click', function () { loadMeta().then(load, fail); });
-		var autoTimer = null;
-		var autoRefresh = function () {
-			clearInterval(autoTimer);
-			if (+S.refresh > 0) {
-				autoTimer = setInterval(function () {
-					if (K.isRelative(S.from) && !K.inflight)
-						load();
-				}, S.refresh * 1000);
-			}
-		};
+		$('#refresh').addEventListener('click', function () { loadMeta().then(function () { return load(); }, fail); });
 		ui.auto.addEventListener('change', function () {
 			S.refresh = ui.auto.value;
 			K.writeState(S);
 			autoRefresh();
 		});
 		autoRefresh();
+		ui.colorby.addEventListener('change', function () {
+			S.color = ui.colorby.value;
+			K.writeState(S);
+			applyColors();
+		});
 		$('#theme').addEventListener('click', function () {
 			applyTheme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark');
 			localStorage.setItem('kiln-theme', document.documentElement.dataset.theme);
@@ -615,6 +675,8 @@
 				e.preventDefault();
 				ui.search.focus();
 				ui.search.select();
+			} else if (e.key === 'Escape' && document.body.dataset.state === 'loading') {
+				cancel();
 			} else if (e.key === 'Escape') {
 				K.closeMenu();
 				$('#export').open = false;
@@ -648,10 +710,50 @@
 		});
 		window.addEventListener('popstate', function () {
 			S = K.readState();
+			autoRefresh();
 			load();
 		});
 		syncControls();
-		loadMeta().then(load, fail);
+		loadMeta().then(function () { return load(); }, fail);
+	}
+
+	/*
+	 * Auto refresh: every S.refresh seconds (any number from the URL, the
+	 * picker offers 10 s ... 5 min) while the range is relative, the view
+	 * loads again quietly, keeping zoom and search; a refresh still running
+	 * (a slow server) is not stacked with another.
+	 */
+	var autoTimer = null;
+
+	function autoRefresh() {
+		clearTimeout(autoTimer);
+		if (!(+S.refresh > 0))
+			return;
+		autoTimer = setTimeout(function tick() {
+			var p = K.isRelative(S.from) && S.view !== 'file' && document.body.dataset.state !== 'loading' ?
+				load(true) : null;
+			Promise.resolve(p).then(function () {
+				if (+S.refresh > 0)
+					autoTimer = setTimeout(tick, Math.max(1, +S.refresh) * 1000);
+			});
+		}, Math.max(1, +S.refresh) * 1000);
+	}
+
+	/* Colours: every graph that is not a diff by S.color, with a legend of the main one's largest. */
+	function applyColors() {
+		var by = S.color || 'package';
+		/* setColorBy redraws: only when it changes (not on every load of a large graph) */
+		[ui.panel, ui.left, ui.right, ui.file].forEach(function (p) {
+			var want = p.graph.data && p.graph.data.double ? null : by;
+			if (p.graph.data && p.graph.opts.colorBy !== want)
+				p.graph.setColorBy(want);
+		});
+		[ui.sandwich.callers, ui.sandwich.callees, ui.sandwich.main].forEach(function (g) {
+			if (g.data && g.opts.colorBy !== by)
+				g.setColorBy(by);
+		});
+		var g = activeGraph();
+		K.colorLegend($('#colors-legend'), g && g.data && !g.data.double && S.view !== 'table' ? g : null, by);
 	}
 
 	function reset() {
@@ -701,16 +803,21 @@
 					cx: r.left + n.x + Math.min(n.w, 40) / 2, cy: r.top + n.y + n.h / 2 };
 			});
 		},
-		/* The colour drawn at the middle of the first frame called name: [r, g, b]. */
+		/* The colour drawn at the middle of the first frame called name: [r, g, b, alpha 0..255]. */
 		pixel: function (which, name) {
 			var g = graphs()[which || 'main'], n = g.visibleNodes().filter(function (o) { return o.name === name; })[0];
 			if (!n)
 				return null;
 			var dpr = window.devicePixelRatio || 1, px = g.ctx.getImageData(Math.round((n.x + Math.min(n.w, 20) / 2) * dpr),
 				Math.round((n.y + 2) * dpr), 1, 1).data;
-			return [px[0], px[1], px[2]];
+			return [px[0], px[1], px[2], px[3]];
 		},
 		info: function (which, index) { return graphs()[which || 'main'].data.info(index); },
+		/* The colour of the label of the first frame called name, '#rrggbb'. */
+		labelColor: function (which, name) {
+			var g = graphs()[which || 'main'], n = g.visibleNodes().filter(function (o) { return o.name === name; })[0];
+			return n ? g.labelColor(n.index) : null;
+		},
 		lastLoadMs: function () { return K.lastLoadMs; },
 		copied: function () { return K.copied; },
 	};

@@ -169,7 +169,7 @@
 	K.defaults = {
 		service: '', type: '', q: '', from: 'now-1h', until: 'now', view: 'flame', mode: 'icicle',
 		search: '', zoom: '', fn: '', group: '', lfrom: '', luntil: '', rfrom: '', runtil: '', lq: '',
-		rq: '', refresh: '', embed: '', table: 'self',
+		rq: '', refresh: '', embed: '', table: 'self', color: 'package', lzoom: '', rzoom: '', dzoom: '',
 	};
 
 	K.readState = function () {

@@ -9,10 +9,14 @@
  *                       to the table that picks the function
  *   Kiln.contextMenu    the right-click menu
  *   Kiln.diffLegend     the colour legend of a diff
+ *   Kiln.colorLegend    which package / library the largest colours are
  */
 (function (global) {
 	'use strict';
 	var K = global.Kiln, F = global.KilnFlame;
+
+	/* zoom animation in ms: none for people who asked their system for less motion */
+	K.motion = global.matchMedia && global.matchMedia('(prefers-reduced-motion: reduce)').matches ? 0 : 180;
 
 	/* ---- context menu ------------------------------------------------------ */
 
@@ -43,6 +47,16 @@
 		var y = Math.min(e.clientY, window.innerHeight - menu.offsetHeight - 4);
 		menu.style.left = Math.max(0, x) + 'px';
 		menu.style.top = Math.max(0, y) + 'px';
+		/* keyboard: the first item has focus, arrows move, Esc closes (main.js) */
+		menu.addEventListener('keydown', function (ev) {
+			var items = K.$$('.ctxmenu-item', menu), k = items.indexOf(document.activeElement);
+			if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+				ev.preventDefault();
+				k = (k + (ev.key === 'ArrowDown' ? 1 : items.length - 1)) % items.length;
+				items[k].focus();
+			}
+		});
+		menu.firstChild.focus();
 	};
 	document.addEventListener('mousedown', function (e) {
 		if (menu && !menu.contains(e.target))
@@ -73,7 +87,7 @@
 		this.crumbs = K.$('.fp-crumbs', el);
 		this.graphBox = K.$('.fp-graph', el);
 		this.tableBox = K.$('.fp-table', el);
-		this.graph = new F.FlameGraph(this.graphBox, { mode: opts.mode || 'icicle', animate: 180 });
+		this.graph = new F.FlameGraph(this.graphBox, { mode: opts.mode || 'icicle', animate: K.motion });
 		this.table = new F.FlameTable(this.tableBox, this.graph, {
 			onRowClick: function (name) {
 				if (self.opts.onRowClick)
@@ -89,13 +103,19 @@
 				self.opts.onZoom(self.zoomPath());
 		};
 		this.graph.onContextMenu = function (info, e) { self._menu(info, e); };
-		this.crumbs.addEventListener('click', function (e) {
+		var crumb = function (e) {
 			var n = e.target.dataset ? e.target.dataset.node : undefined;
+			if (e.type === 'keydown' && e.key !== 'Enter' && e.key !== ' ')
+				return;
+			if (n !== undefined)
+				e.preventDefault();
 			if (n === 'full')
 				self.uncollapse();
 			else if (n !== undefined)
 				self.graph.zoomTo(+n);
-		});
+		};
+		this.crumbs.addEventListener('click', crumb);
+		this.crumbs.addEventListener('keydown', crumb);
 		this.setLayout(opts.layout || 'flame');
 	}
 
@@ -193,10 +213,12 @@
 		_crumbs: function () {
 			var g = this.graph, html = [];
 			if (this.full)
-				html.push('<a data-node="full" title="Undo collapse above">\u2190 whole profile</a> \u00b7 ');
+				html.push('<a data-node="full" role="button" tabindex="0" title="Undo collapse above">\u2190 whole ' +
+					'profile</a> \u00b7 ');
 			html.push(g.breadcrumbs().map(function (o, k, all) {
-				return k === all.length - 1 ? '<span>' + K.esc(o.name) + '</span>' :
-					'<a data-node="' + o.index + '">' + K.esc(o.name) + '</a>';
+				return k === all.length - 1 ? '<span aria-current="location">' + K.esc(o.name) + '</span>' :
+					'<a data-node="' + o.index + '" role="button" tabindex="0" title="Zoom out to ' + K.esc(o.name) +
+					'">' + K.esc(o.name) + '</a>';
 			}).join(' \u203a '));
 			this.crumbs.innerHTML = html.join('');
 		},
@@ -226,8 +248,8 @@
 					opts.onPick(name);
 			},
 		});
-		this.callers = new F.FlameGraph(K.$('.sw-callers', el), { mode: 'flame', animate: 180 });
-		this.callees = new F.FlameGraph(K.$('.sw-callees', el), { mode: 'icicle', animate: 180 });
+		this.callers = new F.FlameGraph(K.$('.sw-callers', el), { mode: 'flame', animate: K.motion });
+		this.callees = new F.FlameGraph(K.$('.sw-callees', el), { mode: 'icicle', animate: K.motion });
 	}
 
 	SandwichPanel.prototype = {
@@ -282,6 +304,31 @@
 			' <span class="muted">(change of the share of the total; full colour at \u00b1' +
 			(100 * data.diffScale).toFixed(2) + '%) \u00b7 baseline ' + f(data.leftTicks) + ', comparison ' +
 			f(data.rightTicks) + '</span>';
+	};
+
+	/*
+	 * The colour legend for 'package' / 'library': the keys of the most
+	 * time (self, summed by key) in graph g, each with its swatch; empty
+	 * for 'none', a diff or no graph.
+	 */
+	K.colorLegend = function (el, g, by) {
+		var d = g && g.data, sums = new Map(), i, k, top;
+		if (!d || !d.n || by === 'none') {
+			el.innerHTML = '';
+			return;
+		}
+		for (i = 1; i < d.n; i++) {
+			if (d.self[i] > 0) {
+				k = d.colorKey(i, by);
+				sums.set(k, (sums.get(k) || 0) + d.self[i]);
+			}
+		}
+		top = Array.from(sums.entries()).sort(function (a, b) { return b[1] - a[1]; }).slice(0, 5);
+		el.innerHTML = top.map(function (e) {
+			return '<span class="cl-item" data-key="' + K.esc(e[0]) + '"><span class="kfg-sw" style="background:' +
+				F.keyColor(e[0], by) + '"></span>' + K.esc(e[0]) + '</span>';
+		}).join(' ');
+		el.title = 'The ' + (by === 'library' ? 'libraries' : 'packages') + ' with the most self time, by colour';
 	};
 
 	K.FlamePanel = FlamePanel;

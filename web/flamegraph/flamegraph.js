@@ -11,7 +11,7 @@
  *   FlameData   the decoded profile: flat typed arrays, one entry per node,
  *               grouped by level and sorted by x, with parent links
  *   FlameGraph  the canvas view: icicle/flame, zoom, hover tooltip, search,
- *               colours by package or by diff, highlight; events onHover,
+ *               colours by package, library or diff, highlight; events onHover,
  *               onClick, onContextMenu, onZoom
  *   FlameTable  the sortable table of functions (self, total), filtered by
  *               the graph's search
@@ -122,6 +122,55 @@
 		return lim ? name.slice(0, lim) : name;
 	}
 
+	function baseName(path) {
+		return path.slice(path.lastIndexOf('/') + 1);
+	}
+
+	/*
+	 * The library a frame comes from, as far as its name tells (the
+	 * "library" colouring; '' when it does not): the module of a native
+	 * frame ("[libc.so.6]" from pprof mappings and perf, "libc.so.6+0x1f3",
+	 * "fn (/usr/lib/libc.so.6)"), the kernel, a C++ top namespace (std,
+	 * boost), a Go module (github.com/org/repo) or standard package's first
+	 * element (net/http -> net), a Java package's first two elements.
+	 */
+	function libraryOf(name) {
+		var m, i, lim, head, segs, comps, k;
+		if (/_\[k\]$/.test(name) || /^\[kernel/.test(name))
+			return '[kernel]';
+		if (name.charAt(0) === '[') {
+			m = /^\[([^\]\s<]+)/.exec(name);
+			return m ? baseName(m[1]) : name;
+		}
+		m = /^([^\s()<>;]+)\+0x[0-9a-fA-F]+$/.exec(name);
+		if (m)
+			return baseName(m[1]);
+		m = /\((\/[^()]+)\)$/.exec(name);
+		if (m)
+			return baseName(m[1]);
+		name = name.replace(/_\[[ij]\]$/, '');
+		lim = name.search(/[(< ]/);
+		head = lim >= 0 ? name.slice(0, lim) : name;
+		i = head.indexOf('::');
+		if (i > 0)
+			return head.slice(0, i);
+		segs = head.split('/');
+		if (segs.length > 1 && segs[0].indexOf('.') > 0) {
+			/* a Go module path, github.com/org/repo/pkg.Fn: the last segment is "pkg.Fn" */
+			segs[segs.length - 1] = segs[segs.length - 1].split('.')[0];
+			return segs.slice(0, 3).join('/');
+		}
+		comps = head.split(/[/.]/).filter(function (c) { return c; });
+		if (comps.length >= 3 && /^[a-z]/.test(comps[0])) {
+			/* Java: lower-case package elements, then the Class */
+			for (k = 1; k < comps.length && !/^[A-Z]/.test(comps[k]); k++)
+				;
+			if (k >= 2 && k < comps.length)
+				return comps.slice(0, 2).join('.');
+		}
+		return comps.length >= 2 ? comps[0] : '';
+	}
+
 	/* FNV-1a over the UTF-8 bytes, as in C. */
 	function hashName(s) {
 		var h = 2166136261, bytes = null, i, n = s.length;
@@ -160,6 +209,38 @@
 			Math.round(55 * v2) + ')';
 	}
 
+	var libCache = new Map();
+
+	/*
+	 * Colours by library: a hue from the whole circle (the warm palette
+	 * keeps packages apart, but a handful of libraries drawn in reds and
+	 * oranges look alike), light enough for black text. As rgb() so that
+	 * the legend's swatch and the canvas pixel compare equal.
+	 */
+	function libColor(key) {
+		var c = libCache.get(key), h, sat, l, f, a;
+		if (c)
+			return c;
+		h = hashName(key);
+		sat = 0.5 + ((h >>> 12) & 0xff) / 255 * 0.25;
+		l = 0.68 + ((h >>> 20) & 0xff) / 255 * 0.1;
+		a = sat * Math.min(l, 1 - l);
+		f = function (n) {
+			var k = (n + (h % 360) / 30) % 12;
+			return Math.round(255 * (l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1))));
+		};
+		c = 'rgb(' + f(0) + ',' + f(8) + ',' + f(4) + ')';
+		if (libCache.size > 20000)
+			libCache.clear();
+		libCache.set(key, c);
+		return c;
+	}
+
+	/* The colour of a colour key (FlameData.colorKey) when colouring by `by`. */
+	function keyColor(key, by) {
+		return by === 'library' ? libColor(key) : warmColor(key);
+	}
+
 	var DIFF_EPS = 1e-9;
 
 	/* d: change of share (new - base); scale: the change drawn at full colour. */
@@ -172,7 +253,10 @@
 		return d > 0 ? 'rgb(255,' + c + ',' + c + ')' : 'rgb(' + c + ',' + c + ',255)';
 	}
 
-	var MATCH_COLOR = 'rgb(230,0,230)';
+	/* search matches: magenta, dark enough for white text (5.3:1) */
+	var MATCH_COLOR = 'rgb(190,0,190)';
+	/* colour by "none": one colour, so that search matches and structure stand out */
+	var PLAIN_COLOR = 'rgb(236,178,112)';
 
 	/* ---- data ---------------------------------------------------------- */
 
@@ -208,6 +292,8 @@
 				throw new Error('flamebearer: more than ' + MAX_NODES + ' nodes');
 		}
 		this.names = names.map(function (s) { return String(s); });
+		/* optional: the library of each name (a server that knows mappings may send it) */
+		this.libraries = Array.isArray(fb.libraries) && fb.libraries.length === names.length ? fb.libraries : null;
 		this.units = meta.units || 'samples';
 		this.sampleRate = +meta.sampleRate || 0;
 		this.name = meta.name || '';
@@ -316,6 +402,23 @@
 		nameOf: function (i) {
 			var k = this.nameIdx[i];
 			return k >= 0 ? this.names[k] : '?';
+		},
+
+		/*
+		 * What decides node i's colour when colouring by 'package',
+		 * 'library' or 'name'. Library: from the JSON's libraries array or
+		 * the name (libraryOf); a name that tells none falls back to its
+		 * package, so plain C frames keep telling apart.
+		 */
+		colorKey: function (i, by) {
+			var name = this.nameOf(i), k = this.nameIdx[i], lib;
+			if (by === 'name')
+				return name;
+			if (by === 'library') {
+				lib = this.libraries && k >= 0 && this.libraries[k] ? String(this.libraries[k]) : libraryOf(name);
+				return lib || packageOf(name);
+			}
+			return packageOf(name);
 		},
 
 		/* Node i in level d covering tick, or -1 (binary search). */
@@ -657,7 +760,7 @@
 	/*
 	 * new FlameGraph(el, opts): el is a <canvas> or an element to put one in.
 	 * opts: mode 'flame' (root at the bottom, default) or 'icicle',
-	 * colorBy 'package' (default), 'name' or 'diff' (default for diffs),
+	 * colorBy 'package' (default), 'library', 'name', 'none' or 'diff' (default for diffs),
 	 * rowHeight (18), font, minPx (0.5: narrower frames are not drawn),
 	 * tooltip (true).
 	 */
@@ -683,6 +786,9 @@
 		if (this.container && this.container.classList)
 			this.container.classList.add('kfg-graph');
 		this.canvas.classList.add('kfg-canvas');
+		/* for screen readers: a picture, described by setData (the table has the numbers) */
+		if (this.canvas.setAttribute)
+			this.canvas.setAttribute('role', 'img');
 		this.ctx = this.canvas.getContext('2d');
 		this.data = null;
 		this.zoomed = 0;
@@ -708,6 +814,23 @@
 		this._listen(this.canvas, 'mouseleave', function () { self._leave(); });
 		this._listen(this.canvas, 'click', function (e) { self._click(e); });
 		this._listen(this.canvas, 'contextmenu', function (e) { self._context(e); });
+		/* keyboard: the canvas takes focus, arrows move a focus frame (_key) */
+		this.focused = -1;
+		if (opts.keyboard !== false && this.canvas.setAttribute && typeof document !== 'undefined') {
+			this.canvas.tabIndex = 0;
+			this.live = document.createElement('div');
+			this.live.className = 'kfg-live';
+			this.live.setAttribute('aria-live', 'polite');
+			this.live.style.cssText = 'position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)';
+			if (this.container)
+				this.container.appendChild(this.live);
+			this._listen(this.canvas, 'keydown', function (e) { self._key(e); });
+			this._listen(this.canvas, 'blur', function () {
+				self.focused = -1;
+				self._tip(-1);
+				self.render();
+			});
+		}
 		if (typeof ResizeObserver !== 'undefined' && this.container) {
 			this._resize = new ResizeObserver(function () { self.render(); });
 			this._resize.observe(this.container);
@@ -730,6 +853,8 @@
 				this._resize.disconnect();
 			if (this.tooltip && this.tooltip.parentNode)
 				this.tooltip.parentNode.removeChild(this.tooltip);
+			if (this.live && this.live.parentNode)
+				this.live.parentNode.removeChild(this.live);
 		},
 
 		/* Shows a profile: flamebearer JSON or a FlameData. Resets zoom and search. */
@@ -740,8 +865,12 @@
 			this._animTok = null;
 			this.animating = false;
 			this.highlighted = null;
+			this.focused = -1;
 			this._colors = [];
 			this._textW = new Float32Array(this.data.names.length).fill(-1);
+			if (this.canvas.setAttribute)
+				this.canvas.setAttribute('aria-label', (this.data.double ? 'Diff flame graph' : 'Flame graph') + ' of ' +
+					this.data.formatValue(this.data.numTicks) + ', ' + this.data.n + ' frames');
 			if (this.query)
 				this.search(this.query);
 			else
@@ -755,7 +884,7 @@
 			this.render();
 		},
 
-		/* 'package', 'name' or 'diff'. */
+		/* 'package', 'library', 'name', 'none' or 'diff'; null: the default for the data. */
 		setColorBy: function (by) {
 			this.opts.colorBy = by;
 			this._colors = [];
@@ -865,11 +994,11 @@
 			var d = this.data, k, by = this.colorBy();
 			if (by === 'diff')
 				return diffColor(d.change(i), d.diffScale);
+			if (by === 'none')
+				return PLAIN_COLOR;
 			k = d.nameIdx[i] + 1;
-			if (this._colors[k] === undefined) {
-				var name = d.nameOf(i);
-				this._colors[k] = warmColor(by === 'name' ? name : packageOf(name));
-			}
+			if (this._colors[k] === undefined)
+				this._colors[k] = keyColor(d.colorKey(i, by), by);
 			return this._colors[k];
 		},
 
@@ -926,9 +1055,11 @@
 				return;
 			ctx.font = this.opts.font;
 			ctx.textBaseline = 'middle';
+			/* dimmed frames fade into the page: on a dark one further, under light text */
+			var dark = this._darkPage(), dimText = dark ? '#f0f0f0' : '#000', dimAlpha = dark ? 0.35 : 0.55;
 			this._each(function (i, x, y, w, ancestor) {
-				var label;
-				ctx.globalAlpha = ancestor || (self.matched && !self.matched[i]) ? 0.55 : 1;
+				var label, dim = ancestor || (self.matched && !self.matched[i]);
+				ctx.globalAlpha = dim ? dimAlpha : 1;
 				ctx.fillStyle = self.matched && self.matched[i] ? MATCH_COLOR : self._color(i);
 				ctx.fillRect(x, y, Math.max(w - 0.5, 0.5), h - 1);
 				if (self.highlighted && self.highlighted[i]) {
@@ -941,12 +1072,35 @@
 					label = self._fit(i, d.nameOf(i), w - 6);
 					if (label) {
 						ctx.globalAlpha = 1;
-						ctx.fillStyle = self.matched && self.matched[i] ? '#fff' : '#000';
+						ctx.fillStyle = self.matched && self.matched[i] ? '#fff' : dim ? dimText : '#000';
 						ctx.fillText(label, x + 3, y + h / 2);
 					}
 				}
 			});
 			ctx.globalAlpha = 1;
+			if (this.focused >= 0 && this.focused < d.n) {
+				var b = this._box(this.focused);
+				ctx.lineWidth = 2;
+				ctx.strokeStyle = dark ? '#74c0fc' : '#1c7ed6';
+				ctx.strokeRect(Math.max(b.x, 0) + 1, b.y + 1, Math.max(Math.min(b.w, this.cssW) - 2.5, 2), h - 3);
+			}
+		},
+
+		/*
+		 * Is the page behind the canvas dark (a dark theme)? Dimmed frames
+		 * are drawn half transparent over it, so their text turns light.
+		 * Read from the canvas's CSS text colour, which a theme sets.
+		 */
+		_darkPage: function () {
+			var c = typeof getComputedStyle === 'function' && this.canvas.nodeType ?
+				(getComputedStyle(this.canvas).color.match(/[\d.]+/g) || []) : [];
+			return c.length >= 3 && 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 128;
+		},
+
+		/* The colour of node i's label as render() draws it (tests, tools). */
+		labelColor: function (i) {
+			var dim = (this.matched && !this.matched[i]) || this.data.depth[i] < this.data.depth[this.zoomed];
+			return this.matched && this.matched[i] ? '#fff' : dim && this._darkPage() ? '#f0f0f0' : '#000';
 		},
 
 		/* The ticks shown across the width: the zoomed node's, or the animation's. */
@@ -1049,6 +1203,11 @@
 				if (this.onHover)
 					this.onHover(i >= 0 ? this.data.info(i) : null, e);
 			}
+			this._tip(i, e.clientX, e.clientY);
+		},
+
+		/* Shows node i's tooltip near the point (clientX, clientY); i < 0 hides it. */
+		_tip: function (i, clientX, clientY) {
 			if (!this.tooltip)
 				return;
 			if (i < 0) {
@@ -1058,14 +1217,87 @@
 			this.tooltip.innerHTML = this.tooltipHTML(i);
 			this.tooltip.style.display = 'block';
 			var cr = this.container.getBoundingClientRect();
-			var lx = e.clientX - cr.left + 14, ly = e.clientY - cr.top + 14;
+			var lx = clientX - cr.left + 14, ly = clientY - cr.top + 14;
 			var tw = this.tooltip.offsetWidth, th = this.tooltip.offsetHeight;
 			if (lx + tw > cr.width)
-				lx = Math.max(0, e.clientX - cr.left - tw - 14);
-			if (ly + th > cr.height && e.clientY - cr.top - th - 14 > 0)
-				ly = e.clientY - cr.top - th - 14;
+				lx = Math.max(0, clientX - cr.left - tw - 14);
+			if (ly + th > cr.height && clientY - cr.top - th - 14 > 0)
+				ly = clientY - cr.top - th - 14;
 			this.tooltip.style.left = lx + 'px';
 			this.tooltip.style.top = ly + 'px';
+		},
+
+		/* Where node i is drawn, in CSS px of the canvas: {x, y, w} (w 0: not on screen). */
+		_box: function (i) {
+			var d = this.data, r = this._range(), scale = this.cssW / r.w;
+			if (d.depth[i] < d.depth[this.zoomed])
+				return { x: 0, y: this._y(d.depth[i]), w: this.cssW };
+			var x = (d.x[i] - r.x) * scale, w = d.w[i] * scale;
+			return { x: x, y: this._y(d.depth[i]), w: x + w <= 0 || x >= this.cssW ? 0 : w };
+		},
+
+		/*
+		 * The keyboard on a focused graph: arrows move a focus frame
+		 * (left/right: neighbours on the row; up/down: towards the root or
+		 * the first child, as drawn), Enter/Space zoom like a click, the
+		 * context-menu key or Shift+F10 open the frame's menu. The focused
+		 * frame is outlined, its tooltip shown and read out (aria-live).
+		 */
+		_key: function (e) {
+			var d = this.data, i = this.focused, up, next, b, r;
+			if (!d || !d.n)
+				return;
+			if (i < 0 || i >= d.n)
+				i = this.zoomed;
+			up = this.opts.mode === 'icicle' ? 'ArrowUp' : 'ArrowDown';
+			switch (e.key) {
+			case 'ArrowLeft':
+			case 'ArrowRight':
+				next = i + (e.key === 'ArrowLeft' ? -1 : 1);
+				if (next < d.levelStart[d.depth[i]] || next >= d.levelStart[d.depth[i] + 1])
+					next = i;
+				break;
+			case 'ArrowUp':
+			case 'ArrowDown':
+				next = e.key === up ? (i ? d.parent[i] : i) : (d.firstChild[i] >= 0 ? d.firstChild[i] : i);
+				break;
+			case 'Enter':
+			case ' ':
+				e.preventDefault();
+				this.zoomTo(i === this.zoomed ? this.data.parent[i] : i);
+				this._focusTo(i);
+				return;
+			case 'ContextMenu':
+			case 'F10':
+				if (e.key === 'F10' && !e.shiftKey)
+					return;
+				if (!this.onContextMenu)
+					return;
+				e.preventDefault();
+				b = this._box(i);
+				r = this.canvas.getBoundingClientRect();
+				this.onContextMenu(d.info(i), { clientX: r.left + b.x + Math.min(b.w, 40) / 2,
+					clientY: r.top + b.y + this.opts.rowHeight / 2, preventDefault: function () {} });
+				return;
+			default:
+				return;
+			}
+			e.preventDefault();
+			this._focusTo(next);
+		},
+
+		_focusTo: function (i) {
+			var b, r;
+			this.focused = i;
+			this.render();
+			b = this._box(i);
+			r = this.canvas.getBoundingClientRect();
+			this._tip(i, r.left + b.x + Math.min(b.w, 40) / 2, r.top + b.y + this.opts.rowHeight / 2);
+			if (this.live) {
+				var o = this.data.info(i);
+				this.live.textContent = o.name + ': total ' + this.data.formatValue(o.total) + ', ' +
+					pct(o.total, this.data.numTicks) + ' of all, self ' + this.data.formatValue(o.self);
+			}
 		},
 
 		_leave: function () {
@@ -1245,7 +1477,8 @@
 			'<button class="kfg-reset" type="button" title="Show the whole graph">Reset</button>' +
 			'<button class="kfg-mode" type="button"></button>' +
 			'<select class="kfg-colors" title="Colour frames by">' +
-			'<option value="package">Colour: package</option><option value="name">Colour: function</option>' +
+			'<option value="package">Colour: package</option><option value="library">Colour: library</option>' +
+			'<option value="name">Colour: function</option><option value="none">Colour: none</option>' +
 			'<option value="diff">Colour: diff</option></select>' +
 			'<select class="kfg-view" title="What to show"><option value="both">Graph and table</option>' +
 			'<option value="graph">Graph</option><option value="table">Table</option></select>' +
@@ -1382,8 +1615,10 @@
 		diffTrees: diffTrees,
 		parseFolded: parseFolded,
 		packageOf: packageOf,
+		libraryOf: libraryOf,
 		hashName: hashName,
 		warmColor: warmColor,
+		keyColor: keyColor,
 		diffColor: diffColor,
 		makeMatcher: makeMatcher,
 	};
