@@ -74,8 +74,14 @@ void kl_free(void *ptr);
  */
 int kl_grow(void **arr, size_t *cap, size_t need, size_t elsize);
 
+/* The common case, room already there, costs a compare, not a call. */
+static inline int kl_grow_inline(void **arr, size_t *cap, size_t need, size_t elsize)
+{
+	return need <= *cap ? 0 : kl_grow(arr, cap, need, elsize);
+}
+
 #define KL_GROW(arr, cap, need) \
-	kl_grow((void **)&(arr), &(cap), (need), sizeof(*(arr)))
+	kl_grow_inline((void **)&(arr), &(cap), (need), sizeof(*(arr)))
 
 #define KL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define KL_MIN(a, b) ((a) < (b) ? (a) : (b))

@@ -139,7 +139,10 @@ uint32_t kl_profile_add_sample(struct kl_profile *p, const uint32_t *locs, uint3
 	s->nlabels = nlabels;
 	if (nlocs)
 		memcpy(p->sample_locs + p->nsample_locs, locs, nlocs * sizeof(*locs));
-	if (nvals)
+	/* one value (every series profile) is a store, not a memcpy call */
+	if (nvals == 1)
+		p->values[p->nsamples] = values[0];
+	else if (nvals)
 		memcpy(p->values + (size_t)p->nsamples * nvals, values, nvals * sizeof(*values));
 	if (nlabels)
 		memcpy(p->labels + p->nlabels, labels, nlabels * sizeof(*labels));

@@ -23,6 +23,7 @@ struct kl_strtab {
 	size_t count, offsets_cap;	/* offsets has count + 1 entries */
 	struct kl_hindex index;	/* ids by kl_hash of their bytes */
 	bool failed;
+	bool dups;		/* kl_strtab_append stored a non-empty duplicate */
 };
 
 struct kl_strtab *kl_strtab_new(void)
@@ -152,9 +153,44 @@ kl_strid kl_strtab_append(struct kl_strtab *st, const char *s, size_t len)
 	struct kl_hindex_probe p;
 
 	/* A duplicate stays out of the hash index: lookups find the first. */
-	if (len == 0 || find_probe(st, s, len, &p) >= 0)
+	if (len == 0)
 		return add_string(st, s, len);
+	if (find_probe(st, s, len, &p) >= 0) {
+		st->dups = true;
+		return add_string(st, s, len);
+	}
 	return add_indexed(st, s, len, &p);
+}
+
+kl_strid kl_strtab_add_hashed(struct kl_strtab *st, const char *s, size_t len, uint64_t hash)
+{
+	kl_strid id;
+
+	if (len == 0)
+		return 0;
+	id = add_string(st, s, len);
+	if (id && kl_hindex_insert(&st->index, hash, id)) {
+		drop_last(st, id);
+		st->failed = true;
+		return 0;
+	}
+	return id;
+}
+
+bool kl_strtab_has_duplicates(const struct kl_strtab *st)
+{
+	return st->dups;
+}
+
+int kl_strtab_reserve(struct kl_strtab *st, size_t nstrings, size_t nbytes)
+{
+	if (nstrings > UINT32_MAX || nbytes > UINT32_MAX)
+		return -ENOMEM;
+	if (KL_GROW(st->arena, st->arena_cap, st->arena_len + nbytes + nstrings) ||
+	    KL_GROW(st->offsets, st->offsets_cap, st->count + 1 + nstrings) ||
+	    kl_hindex_reserve(&st->index, st->index.count + nstrings))
+		return -ENOMEM;
+	return 0;
 }
 
 const char *kl_strtab_get(const struct kl_strtab *st, kl_strid id)
@@ -169,6 +205,11 @@ size_t kl_strtab_len(const struct kl_strtab *st, kl_strid id)
 	if (id >= st->count)
 		return 0;
 	return str_len(st, id);
+}
+
+size_t kl_strtab_bytes(const struct kl_strtab *st)
+{
+	return st->arena_len;
 }
 
 uint32_t kl_strtab_count(const struct kl_strtab *st)

@@ -39,6 +39,29 @@ kl_strid kl_strtab_intern_cstr(struct kl_strtab *st, const char *s);
 kl_strid kl_strtab_append(struct kl_strtab *st, const char *s, size_t len);
 
 /*
+ * Adds s[0..len) as a new, indexed id without looking for an equal string:
+ * the caller knows there is none (it copies strings from a table without
+ * duplicates, see kl_strtab_has_duplicates). hash must be kl_hash(s, len)
+ * (only its high 32 bits are used, the low ones may carry a caller's mark),
+ * which a caller copying one string into several tables computes once. An
+ * empty s returns 0 and adds nothing. Same failure rule as intern.
+ */
+kl_strid kl_strtab_add_hashed(struct kl_strtab *st, const char *s, size_t len, uint64_t hash);
+
+/*
+ * True if kl_strtab_append has stored a non-empty string twice, so that
+ * two ids may hold the same bytes.
+ */
+bool kl_strtab_has_duplicates(const struct kl_strtab *st);
+
+/*
+ * Makes room for nstrings more strings of nbytes bytes in all (NULs not
+ * counted), so that adding them neither grows nor copies anything.
+ * Returns 0 or -ENOMEM (the table is unchanged and still usable).
+ */
+int kl_strtab_reserve(struct kl_strtab *st, size_t nstrings, size_t nbytes);
+
+/*
  * Returns the id of s if present, or -1 (without adding it).
  */
 int64_t kl_strtab_find(const struct kl_strtab *st, const char *s, size_t len);
@@ -51,6 +74,9 @@ const char *kl_strtab_get(const struct kl_strtab *st, kl_strid id);
 
 /* Length in bytes of the string with this id (0 when out of range). */
 size_t kl_strtab_len(const struct kl_strtab *st, kl_strid id);
+
+/* Bytes of all strings with their NULs: what a copy of every id needs. */
+size_t kl_strtab_bytes(const struct kl_strtab *st);
 
 /* Number of ids in the table (at least 1). */
 uint32_t kl_strtab_count(const struct kl_strtab *st);

@@ -6,7 +6,9 @@
  *   1. node 0 is the root; a node's parent has a smaller index than the
  *      node (nodes are created parent first, and rebuilds keep that order);
  *   2. the hash index holds every non-root node, keyed by (parent, name)
- *      (no node has index UINT32_MAX, which hindex reserves);
+ *      (no node has index UINT32_MAX, which hindex reserves), except
+ *      inside kl_tree_add_view's walk of one stack, where the nodes it
+ *      creates are indexed when the walk ends;
  *   3. for non-negative inputs, total >= self and a parent's total is at
  *      least the sum of its children's totals plus its self.
  */
@@ -147,23 +149,142 @@ int kl_tree_add_stack(struct kl_tree *t, const uint32_t *frames, uint32_t nframe
 	return 0;
 }
 
+/*
+ * Makes room for the nodes v can add, so that the node array and the hash
+ * index do not grow by doubling: on profiles of 100k+ nodes the copying and
+ * rehashing cost as much as the lookups. The estimate counts, per sample,
+ * the locations it does not share with the previous sample from the root
+ * end (only those can make nodes; inlined frames aside): on go-large.cpu
+ * 439k for 425k nodes. It is higher when samples share callers with other
+ * samples than their neighbours (unsorted merged profiles), costing index
+ * memory (16-32 bytes per unit, at most 8x the profile's own location lists),
+ * never correctness. Failure is not an error here: growth will then be
+ * tried, and fail, where it is needed.
+ */
+static void reserve_for(struct kl_tree *t, const struct kl_view *v)
+{
+	const struct kl_profile *p = v->profile;
+	const uint32_t *prev = NULL;
+	uint32_t nprev = 0;
+	size_t want = t->nnodes;
+
+	for (uint32_t i = 0; i < p->nsamples; i++) {
+		const struct kl_sample *s = &p->samples[i];
+		const uint32_t *locs = kl_sample_locs(p, s);
+		uint32_t shared = 0;
+
+		if ((v->keep && !v->keep[i]) || !kl_view_value(v, i) || !s->nlocs)
+			continue;
+		while (shared < s->nlocs && shared < nprev &&
+		       locs[s->nlocs - 1 - shared] == prev[nprev - 1 - shared])
+			shared++;
+		want += s->nlocs - shared;
+		prev = locs;
+		nprev = s->nlocs;
+	}
+	want = KL_MIN(want, (size_t)UINT32_MAX - 2);
+	if (!KL_GROW(t->nodes, t->nodes_cap, want))
+		(void)kl_hindex_reserve(&t->index, want);
+}
+
+/*
+ * Adds nodes [from, nnodes) to the hash index. The inserts are independent
+ * of each other, so the processor overlaps their cache misses, which a
+ * probe per new frame inside the stack walk cannot do. On failure the
+ * nodes are taken back (newest first, as node_unappend needs), so that
+ * every node stays in the index.
+ */
+static int index_pending(struct kl_tree *t, uint32_t from)
+{
+	if (kl_hindex_reserve(&t->index, t->nnodes)) {
+		while (t->nnodes > from)
+			node_unappend(t, t->nnodes - 1);
+		return -ENOMEM;
+	}
+	/* hash a batch and prefetch its home slots, then insert it */
+	for (uint32_t i = from; i < t->nnodes; i += 32) {
+		uint32_t n = KL_MIN(t->nnodes - i, 32u);
+		uint64_t h[32];
+
+		for (uint32_t k = 0; k < n; k++) {
+			h[k] = child_key_hash(t->nodes[i + k].parent, t->nodes[i + k].name);
+			__builtin_prefetch(&t->index.slots[(size_t)(h[k] >> 32) & t->index.mask], 1);
+		}
+		for (uint32_t k = 0; k < n; k++)
+			kl_hindex_insert(&t->index, h[k], i + k);
+	}
+	return 0;
+}
+
+/*
+ * Like kl_tree_add_stack for each sample, but cheaper on big profiles,
+ * where most frames make new nodes:
+ *   - a sample's stack is walked from the end it shares with the previous
+ *     sample's: the nodes of that common part are known (path), so they
+ *     need no lookup;
+ *   - below a node this walk created no child can exist, so the rest of
+ *     the stack is appended without lookups and indexed in one batch after
+ *     the walk (index_pending), before the next sample looks anything up.
+ * Nodes are created in the same order as kl_tree_add_stack creates them.
+ */
 int kl_tree_add_view(struct kl_tree *t, const struct kl_view *v, uint32_t col, bool reverse)
 {
 	const struct kl_profile *p = v->profile;
-	uint32_t *buf = kl_malloc(KL_MAX(v->max_depth, 1u) * sizeof(*buf));
+	size_t depth = KL_MAX(v->max_depth, 1u);
+	uint32_t *buf = kl_malloc(depth * 3 * sizeof(*buf));
+	uint32_t *names = buf + depth, *path = buf + 2 * depth;	/* root first */
+	uint32_t prev = 0;	/* frames of the previous stack in names/path */
+	uint32_t pending = EMPTY;	/* first node of this walk not yet indexed */
 	int rc = 0;
 
 	if (!buf)
 		return -ENOMEM;
+	if (col >= t->ncols)
+		rc = -EINVAL;
+	reserve_for(t, v);
 	for (uint32_t i = 0; i < p->nsamples && !rc; i++) {
 		int64_t value = kl_view_value(v, i);
-		uint32_t n;
+		uint32_t n, d = 0, node = 0;
 
 		if (value == 0)
 			continue;
 		n = kl_view_stack(v, i, buf, NULL);
-		if (n)
-			rc = kl_tree_add_stack(t, buf, n, value, col, reverse);
+		if (!n)
+			continue;
+		t->nodes[0].total[col] += value;
+		for (; d < n && d < prev; d++) {
+			if (names[d] != (reverse ? buf[d] : buf[n - 1 - d]))
+				break;
+			node = path[d];
+			t->nodes[node].total[col] += value;
+		}
+		for (; d < n; d++) {
+			uint32_t name = reverse ? buf[d] : buf[n - 1 - d];
+
+			if (pending == EMPTY) {
+				uint32_t before = t->nnodes;
+
+				node = child_get(t, node, name);
+				/* a new node: the rest of the stack is new too */
+				if (t->nnodes != before)
+					pending = t->nnodes;
+			} else {
+				node = node_append(t, node, name);
+			}
+			if (node == EMPTY) {
+				rc = -ENOMEM;
+				break;
+			}
+			t->nodes[node].total[col] += value;
+			names[d] = name;
+			path[d] = node;
+		}
+		if (pending != EMPTY && index_pending(t, pending) && !rc)
+			rc = -ENOMEM;
+		pending = EMPTY;
+		prev = rc ? 0 : n;
+		if (!rc)
+			t->nodes[node].self[col] += value;
 	}
 	kl_free(buf);
 	return rc;
@@ -178,7 +299,10 @@ static int cmp_name_ids(const void *a, const void *b, void *ctx)
 	size_t lx = kl_strtab_len(names, x), ly = kl_strtab_len(names, y);
 	int c = memcmp(kl_strtab_get(names, x), kl_strtab_get(names, y), KL_MIN(lx, ly));
 
-	return c ? c : (lx > ly) - (lx < ly);
+	/* equal names (a table with duplicates) keep id order, whatever the input order */
+	if (!c)
+		c = (lx > ly) - (lx < ly);
+	return c ? c : (x > y) - (x < y);
 }
 
 struct rank_ctx {
@@ -198,23 +322,32 @@ static int cmp_by_rank(const void *a, const void *b, void *ctx)
 
 /*
  * rank[name id] = position of the name in byte order, for every name used
- * by a node. Sorting children then compares integers, not strings.
+ * by a node. Sorting children then compares integers, not strings. Only
+ * the names nodes use are sorted: a table shared by many trees, or a
+ * truncated tree, uses few of its names.
  */
 static uint32_t *name_ranks(const struct kl_tree *t)
 {
-	uint32_t nnames = kl_strtab_count(t->names), *ids, *rank;
+	uint32_t nnames = kl_strtab_count(t->names), *ids, *rank, n = 0;
 
-	ids = kl_malloc((size_t)nnames * sizeof(*ids));
+	ids = kl_malloc(KL_MIN((size_t)nnames, (size_t)t->nnodes) * sizeof(*ids));
 	rank = kl_calloc(nnames, sizeof(*rank));
 	if (!ids || !rank) {
 		kl_free(ids);
 		kl_free(rank);
 		return NULL;
 	}
-	for (uint32_t i = 0; i < nnames; i++)
-		ids[i] = i;
-	qsort_r(ids, nnames, sizeof(*ids), cmp_name_ids, t->names);
-	for (uint32_t i = 0; i < nnames; i++)
+	/* rank doubles as the "seen" mark while collecting */
+	for (uint32_t i = 0; i < t->nnodes; i++) {
+		uint32_t name = t->nodes[i].name;
+
+		if (name < nnames && !rank[name]) {
+			rank[name] = 1;
+			ids[n++] = name;
+		}
+	}
+	qsort_r(ids, n, sizeof(*ids), cmp_name_ids, t->names);
+	for (uint32_t i = 0; i < n; i++)
 		rank[ids[i]] = i;
 	kl_free(ids);
 	return rank;
@@ -272,7 +405,18 @@ static int64_t node_key(const struct kl_tree *t, uint32_t i)
  * Nodes are copied in index order, so parents still precede children, and
  * the hash index is rebuilt once at the end.
  */
-static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
+/*
+ * Truncation's rule, applied by rebuild as it goes (parents come first, so
+ * a node's parent is decided before it), which saves a pass over the
+ * nodes: keep a node whose parent is kept and whose key is above
+ * threshold, or equal to it while at_threshold lasts.
+ */
+struct keep_rule {
+	int64_t threshold;
+	uint32_t at_threshold;
+};
+
+static int rebuild(struct kl_tree *t, uint8_t *keep, bool as_other, struct keep_rule *rule)
 {
 	struct kl_tree *n = kl_tree_new(t->names, t->ncols);
 	uint32_t *map = kl_malloc((size_t)t->nnodes * sizeof(*map));
@@ -295,6 +439,16 @@ static int rebuild(struct kl_tree *t, const uint8_t *keep, bool as_other)
 		map[i] = EMPTY;
 		if (parent == EMPTY)
 			continue;	/* below a removed node: already counted */
+		if (rule) {
+			int64_t k = node_key(t, i);
+
+			if (k > rule->threshold) {
+				keep[i] = 1;
+			} else if (k == rule->threshold && rule->at_threshold > 0) {
+				keep[i] = 1;
+				rule->at_threshold--;
+			}
+		}
 		if (!keep[i] && !as_other) {
 			for (uint32_t c = 0; c < t->ncols; c++)
 				n->nodes[parent].self[c] += o->total[c];
@@ -391,9 +545,9 @@ static int64_t select_kth_largest(int64_t *keys, size_t n, size_t k)
 
 int kl_tree_truncate(struct kl_tree *t, uint32_t max_nodes)
 {
-	int64_t *keys, threshold;
+	struct keep_rule rule;
+	int64_t *keys;
 	uint8_t *keep;
-	uint32_t at_threshold;
 	int rc;
 
 	if (max_nodes == 0 || t->nnodes <= max_nodes)
@@ -407,23 +561,17 @@ int kl_tree_truncate(struct kl_tree *t, uint32_t max_nodes)
 	}
 	for (uint32_t i = 0; i < t->nnodes; i++)
 		keys[i] = node_key(t, i);
-	threshold = select_kth_largest(keys, t->nnodes, max_nodes - 1);
-	/* nodes equal to the threshold that fit: earlier (shallower) first */
-	at_threshold = max_nodes;
-	for (uint32_t i = 0; i < t->nnodes; i++)
-		at_threshold -= node_key(t, i) > threshold;
-	for (uint32_t i = 0; i < t->nnodes; i++) {
-		int64_t k = node_key(t, i);
-		bool parent_kept = i == 0 || keep[t->nodes[i].parent];
-
-		if (i == 0 || (parent_kept && k > threshold)) {
-			keep[i] = 1;
-		} else if (parent_kept && k == threshold && at_threshold > 0) {
-			keep[i] = 1;
-			at_threshold--;
-		}
-	}
-	rc = rebuild(t, keep, true);
+	rule.threshold = select_kth_largest(keys, t->nnodes, max_nodes - 1);
+	/*
+	 * nodes equal to the threshold that fit: earlier (shallower) first.
+	 * The selection left every key above the threshold in keys[0..max_nodes),
+	 * so counting them needs no pass over the nodes.
+	 */
+	rule.at_threshold = max_nodes;
+	for (uint32_t i = 0; i < max_nodes; i++)
+		rule.at_threshold -= keys[i] > rule.threshold;
+	keep[0] = 1;	/* the root stays whatever its key */
+	rc = rebuild(t, keep, true, &rule);
 	kl_free(keys);
 	kl_free(keep);
 	return rc;
@@ -441,7 +589,7 @@ int kl_tree_prune(struct kl_tree *t, int64_t min_total)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->nnodes; i++)
 		keep[i] = i == 0 || (keep[t->nodes[i].parent] && node_key(t, i) >= min_total);
-	rc = rebuild(t, keep, false);
+	rc = rebuild(t, keep, false, NULL);
 	kl_free(keep);
 	return rc;
 }

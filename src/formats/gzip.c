@@ -17,7 +17,22 @@ int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *ou
 {
 	z_stream zs;
 	int zrc = Z_OK, rc = 0;
+	size_t want = 0;
 
+	/*
+	 * The trailer's ISIZE (size mod 2^32 of the last member) is a hint:
+	 * used when plausible (deflate expands at most ~1032:1, and within the
+	 * limit) it sizes the output once instead of growing it from 64 KiB,
+	 * which for small profiles was mostly untouched memory, and for large
+	 * ones a series of copies. A wrong hint only costs growth.
+	 */
+	if (len >= 18) {
+		uint32_t isize = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
+				 (uint32_t)data[len - 2] << 16 | (uint32_t)data[len - 1] << 24;
+
+		if (isize && isize / 1100 <= len && (!max_out || isize <= max_out))
+			want = isize;
+	}
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
 		return kl_errf(err, -ENOMEM, "gzip: cannot initialise zlib");
@@ -26,7 +41,7 @@ int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *ou
 	while (zrc != Z_STREAM_END) {
 		size_t room;
 
-		if (kl_buf_reserve(out, KL_MAX(len, (size_t)1 << 16))) {
+		if (kl_buf_reserve(out, want ? want : KL_MAX(len, (size_t)1 << 16))) {
 			if (kl_buf_error(out) == -ENOMEM)
 				rc = kl_errf(err, -ENOMEM, "gzip: out of memory after %zu bytes",
 					     out->len);
@@ -35,6 +50,7 @@ int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *ou
 					     "gzip: decompressed data exceeds %zu bytes", out->limit);
 			goto out;
 		}
+		want = 0;
 		room = out->cap - out->len - 1;
 		if (room > UINT32_MAX)
 			room = UINT32_MAX;

@@ -174,6 +174,12 @@ struct reader {
 	struct pprof_idmap maps, funcs, locs;
 	/* counts from the first pass, to size arrays once */
 	size_t nsamples, nmappings, nfunctions, nlocations;
+	/*
+	 * Per top-level field 2..5 (sample, mapping, location, function): from
+	 * the key of its first occurrence to the end of its last, so a later pass
+	 * walks only that range (writers group each kind: no skipping at all).
+	 */
+	const uint8_t *kind_start[6], *kind_end[6];
 	/* header fields whose string indexes are checked once all strings are in */
 	int64_t drop_frames, keep_frames, default_sample_type, pt_type, pt_unit;
 	bool has_period_type;
@@ -250,6 +256,7 @@ static int pass_header(struct reader *r)
 	int rc = 0;
 
 	while (b.p < b.end) {
+		const uint8_t *key_at = b.p;
 		struct pb sub;
 
 		if (!pb_key(&b, &f, &wt))
@@ -284,6 +291,9 @@ static int pass_header(struct reader *r)
 				r->nlocations++;
 			else if (f == 5)
 				r->nfunctions++;
+			if (!r->kind_start[f])
+				r->kind_start[f] = key_at;
+			r->kind_end[f] = b.p;
 			break;
 		case 6:		/* string_table */
 			if (wt != WT_LEN || !pb_sub(&b, &sub))
@@ -610,13 +620,25 @@ static int build_idmap(struct reader *r, struct pprof_idmap *map, const void *ob
 	return 0;
 }
 
-/* Runs read_one over each top-level field numbered fa or fb, in order. */
+/*
+ * Runs read_one over each top-level field numbered fa or fb, in order,
+ * walking only the part of the message where pass_header saw them.
+ */
 static int pass_objects(struct reader *r, uint32_t fa, uint32_t fb)
 {
 	struct pb b = r->top;
 	size_t counts[16] = { 0 };
 	uint32_t f, wt;
 	int rc;
+
+	if (!r->kind_start[fa] && !r->kind_start[fb])
+		return 0;
+	if (!r->kind_start[fa] || (r->kind_start[fb] && r->kind_start[fb] < r->kind_start[fa]))
+		b.p = r->kind_start[fb];
+	else
+		b.p = r->kind_start[fa];
+	b.end = KL_MAX(r->kind_end[fa] ? r->kind_end[fa] : b.p,
+		       r->kind_end[fb] ? r->kind_end[fb] : b.p);
 
 	while (b.p < b.end) {
 		struct pb sub;

@@ -25,6 +25,11 @@ static inline bool pb_varint(struct pb *b, uint64_t *out)
 {
 	uint64_t v = 0;
 
+	/* most varints of a profile (keys, ids, lengths) are one byte */
+	if (b->p < b->end && !(*b->p & 0x80)) {
+		*out = *b->p++;
+		return true;
+	}
 	for (int shift = 0; shift < 64; shift += 7) {
 		uint8_t c;
 

@@ -330,4 +330,13 @@ int kl_push_decode(const char *content_type, const char *content_encoding, const
 		   size_t len, int64_t now_ns, const struct kl_ingest_limits *lim,
 		   struct kl_series_set *out, struct kl_http_err *err);
 
+/*
+ * Appends a binary PushRequest with one series (labels, in their order)
+ * holding one raw profile (pprof bytes, gzipped or not) to out: what SDKs
+ * send, for the load generator, benchmarks and tests. Check
+ * kl_buf_error(out).
+ */
+void kl_push_encode(const struct kl_labels *labels, const void *raw, size_t len,
+		    struct kl_buf *out);
+
 #endif /* KL_INGEST_H */

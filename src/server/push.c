@@ -405,3 +405,48 @@ out:
 	kl_buf_release(&plain);
 	return rc;
 }
+
+/* ---- encoding ----------------------------------------------------------------- */
+
+static void put_varint(struct kl_buf *b, uint64_t v)
+{
+	char tmp[10];
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		tmp[n++] = (char)(v | 0x80);
+		v >>= 7;
+	}
+	tmp[n++] = (char)v;
+	kl_buf_add(b, tmp, n);
+}
+
+static void put_bytes(struct kl_buf *b, uint32_t field, const void *data, size_t len)
+{
+	put_varint(b, (uint64_t)field << 3 | WT_LEN);
+	put_varint(b, len);
+	kl_buf_add(b, data, len);
+}
+
+void kl_push_encode(const struct kl_labels *labels, const void *raw, size_t len,
+		    struct kl_buf *out)
+{
+	struct kl_buf series = KL_BUF_INIT, m = KL_BUF_INIT;
+
+	/* RawProfileSeries{labels: 1 LabelPair{name 1, value 2}, samples: 2 RawSample{raw 1}} */
+	for (size_t i = 0; i < labels->n; i++) {
+		m.len = 0;
+		put_bytes(&m, 1, labels->v[i].name, strlen(labels->v[i].name));
+		put_bytes(&m, 2, labels->v[i].value, strlen(labels->v[i].value));
+		put_bytes(&series, 1, m.data, m.len);
+	}
+	m.len = 0;
+	put_bytes(&m, 1, raw, len);
+	put_bytes(&series, 2, m.data, m.len);
+	/* PushRequest{series: 1} */
+	put_bytes(out, 1, series.data, series.len);
+	if (!kl_buf_error(out) && (kl_buf_error(&series) || kl_buf_error(&m)))
+		out->error = kl_buf_error(&series) ? kl_buf_error(&series) : kl_buf_error(&m);
+	kl_buf_release(&series);
+	kl_buf_release(&m);
+}

@@ -95,17 +95,27 @@ static bool dropped_key(const char *k)
 	return k[0] == '_' && k[1] == '_' && strcmp(k, "__session_id__");
 }
 
-/* A sample label that becomes a series label. */
-static bool promoted(const struct kl_profile *p, const struct kl_label *l)
-{
-	const char *k = kl_profile_sget(p, l->key);
-
-	return l->str && !per_sample_key(k) && !dropped_key(k);
-}
+/* What a label key means for the split (cached per key string id). */
+enum key_class {
+	KEY_UNKNOWN = 0,
+	KEY_SERIES,		/* a string label with it becomes a series label */
+	KEY_SAMPLE,		/* stays on the samples (trace linking, numeric labels) */
+	KEY_DROPPED,		/* internal: dropped */
+};
 
 /* Working state of one split. */
 struct splitter {
 	const struct kl_profile *p;
+	/*
+	 * Per source string id, kept over all series of the split: the class
+	 * of the id as a label key, and kl_hash of its bytes | 1 (0 = not yet
+	 * hashed; strtab indexes key on the high bits, so the mark is free).
+	 * With unique (no two source ids hold the same bytes) copies add strings
+	 * under the cached hash instead of hashing and probing them per series.
+	 */
+	uint8_t *kclass;
+	uint64_t *strhash;
+	bool unique;
 	uint32_t *group;	/* per sample: its label group */
 	uint32_t *order;	/* samples sorted by group */
 	size_t *gstart;		/* ngroups + 1 offsets into order */
@@ -117,6 +127,23 @@ struct splitter {
 	uint32_t *sbuf;
 	size_t sbuf_cap;
 };
+
+static enum key_class key_class(struct splitter *sp, kl_strid key)
+{
+	if (sp->kclass[key] == KEY_UNKNOWN) {
+		const char *k = kl_profile_sget(sp->p, key);
+
+		sp->kclass[key] = dropped_key(k) ? KEY_DROPPED :
+				  per_sample_key(k) ? KEY_SAMPLE : KEY_SERIES;
+	}
+	return (enum key_class)sp->kclass[key];
+}
+
+/* A sample label that becomes a series label. */
+static bool promoted(struct splitter *sp, const struct kl_label *l)
+{
+	return l->str && key_class(sp, l->key) == KEY_SERIES;
+}
 
 static int label_key_cmp(const void *a, const void *b, void *ctx)
 {
@@ -141,7 +168,7 @@ static int promoted_text(struct splitter *sp, uint32_t i, struct kl_buf *b)
 	if (KL_GROW(sp->lbuf, sp->lbuf_cap, s->nlabels + 1))
 		return -ENOMEM;
 	for (uint32_t j = 0; j < s->nlabels; j++)
-		if (promoted(p, &ls[j]))
+		if (promoted(sp, &ls[j]))
 			sp->lbuf[n++] = ls[j];
 	qsort_r(sp->lbuf, n, sizeof(*sp->lbuf), label_key_cmp, (void *)p);
 	for (size_t j = 0; j < n; j++) {
@@ -177,11 +204,19 @@ static int group_samples(struct splitter *sp)
 		goto out;
 	/* the common case, no promoted labels at all: one group, no hashing */
 	for (size_t i = 0; i < p->nlabels && !any; i++)
-		any = promoted(p, &p->labels[i]);
+		any = promoted(sp, &p->labels[i]);
 	for (uint32_t i = 0; i < p->nsamples && any; i++) {
+		const struct kl_sample *cur = &p->samples[i], *prev = cur - 1;
 		uint64_t h;
 		size_t s;
 
+		/* runs of samples with the same labels are common: same group */
+		if (i && cur->nlabels == prev->nlabels &&
+		    (!cur->nlabels || !memcmp(kl_sample_labels(p, cur), kl_sample_labels(p, prev),
+					      cur->nlabels * sizeof(struct kl_label)))) {
+			sp->group[i] = sp->group[i - 1];
+			continue;
+		}
 		if ((rc = promoted_text(sp, i, &text)))
 			goto out;
 		rc = -ENOMEM;
@@ -264,9 +299,18 @@ static kl_strid copy_str(struct splitter *sp, struct kl_profile *c, kl_strid id)
 {
 	if (!id)
 		return 0;
-	if (!sp->strmap[id])
-		sp->strmap[id] = kl_profile_str(c, kl_profile_sget(sp->p, id),
-						 kl_strtab_len(sp->p->strs, id)) + 1;
+	if (!sp->strmap[id]) {
+		const char *s = kl_profile_sget(sp->p, id);
+		size_t len = kl_strtab_len(sp->p->strs, id);
+
+		if (sp->unique) {
+			if (!sp->strhash[id])
+				sp->strhash[id] = kl_hash(s, len) | 1;
+			sp->strmap[id] = kl_strtab_add_hashed(c->strs, s, len, sp->strhash[id]) + 1;
+		} else {
+			sp->strmap[id] = kl_profile_str(c, s, len) + 1;
+		}
+	}
 	return sp->strmap[id] - 1;
 }
 
@@ -324,6 +368,36 @@ static uint32_t copy_location(struct splitter *sp, struct kl_profile *c, uint32_
 	return idx;
 }
 
+/*
+ * Sizes c's arrays for group g's samples of type t at once (exactly for
+ * samples, at most the source's size for the rest) so that copying never
+ * grows an array. False on out of memory.
+ */
+static bool presize(struct splitter *sp, struct kl_profile *c, uint32_t g, uint32_t t)
+{
+	const struct kl_profile *p = sp->p;
+	size_t ns = 0, nlocs = 0, nlabels = 0;
+
+	for (size_t k = sp->gstart[g]; k < sp->gstart[g + 1]; k++) {
+		uint32_t i = sp->order[k];
+
+		if (kl_sample_values(p, i)[t] == 0)
+			continue;
+		ns++;
+		nlocs += p->samples[i].nlocs;
+		nlabels += p->samples[i].nlabels;
+	}
+	return !KL_GROW(c->samples, c->samples_cap, ns) &&
+	       !KL_GROW(c->values, c->values_cap, ns) &&
+	       !KL_GROW(c->sample_locs, c->sample_locs_cap, nlocs) &&
+	       !KL_GROW(c->labels, c->labels_cap, nlabels) &&
+	       !KL_GROW(c->locations, c->locations_cap, KL_MIN(nlocs, p->nlocations)) &&
+	       !KL_GROW(c->lines, c->lines_cap, p->nlines) &&
+	       !KL_GROW(c->functions, c->functions_cap, p->nfunctions) &&
+	       !KL_GROW(c->mappings, c->mappings_cap, p->nmappings) &&
+	       !kl_strtab_reserve(c->strs, kl_strtab_count(p->strs), kl_strtab_bytes(p->strs));
+}
+
 /* A pruned copy of group g's samples with sample type t only. NULL on out of memory. */
 static struct kl_profile *extract(struct splitter *sp, uint32_t g, uint32_t t, int64_t time_ns)
 {
@@ -332,6 +406,10 @@ static struct kl_profile *extract(struct splitter *sp, uint32_t g, uint32_t t, i
 
 	if (!c)
 		return NULL;
+	if (!presize(sp, c, g, t)) {
+		kl_profile_free(c);
+		return NULL;
+	}
 	memset(sp->locmap, 0, (p->nlocations + 1) * sizeof(*sp->locmap));
 	memset(sp->funcmap, 0, (p->nfunctions + 1) * sizeof(*sp->funcmap));
 	memset(sp->mapmap, 0, (p->nmappings + 1) * sizeof(*sp->mapmap));
@@ -372,7 +450,7 @@ static struct kl_profile *extract(struct splitter *sp, uint32_t g, uint32_t t, i
 		for (uint32_t j = 0; j < s->nlabels; j++) {
 			struct kl_label l = ls[j];
 
-			if (promoted(p, &l) || dropped_key(kl_profile_sget(p, l.key)))
+			if (promoted(sp, &l) || key_class(sp, l.key) == KEY_DROPPED)
 				continue;
 			l.key = copy_str(sp, c, l.key);
 			l.str = copy_str(sp, c, l.str);
@@ -402,7 +480,7 @@ static int add_promoted(struct splitter *sp, uint32_t g, struct kl_labels *ls)
 	s = &p->samples[sp->order[sp->gstart[g]]];
 	l = s->nlabels ? kl_sample_labels(p, s) : NULL;
 	for (uint32_t j = 0; j < s->nlabels; j++)
-		if (promoted(p, &l[j]) &&
+		if (promoted(sp, &l[j]) &&
 		    kl_labels_add_absent(ls, kl_profile_sget(p, l[j].key), kl_profile_sget(p, l[j].str),
 					 kl_strtab_len(p->strs, l[j].str)))
 			return -ENOMEM;
@@ -483,8 +561,11 @@ int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, in
 	sp.funcmap = kl_calloc(p->nfunctions + 1, sizeof(*sp.funcmap));
 	sp.mapmap = kl_calloc(p->nmappings + 1, sizeof(*sp.mapmap));
 	sp.strmap = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.strmap));
-	if (!name_copy || !sp.locmap || !sp.funcmap || !sp.mapmap || !sp.strmap ||
-	    group_samples(&sp))
+	sp.kclass = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.kclass));
+	sp.unique = !kl_strtab_has_duplicates(p->strs);
+	sp.strhash = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.strhash));
+	if (!name_copy || !sp.locmap || !sp.funcmap || !sp.mapmap || !sp.strmap || !sp.kclass ||
+	    !sp.strhash || group_samples(&sp))
 		goto out;
 	for (uint32_t g = 0; g < sp.ngroups; g++) {
 		for (uint32_t t = 0; t < p->nsample_types; t++) {
@@ -529,6 +610,8 @@ fail:
 	kl_free(sp.funcmap);
 	kl_free(sp.mapmap);
 	kl_free(sp.strmap);
+	kl_free(sp.kclass);
+	kl_free(sp.strhash);
 	kl_free(sp.lbuf);
 	kl_free(sp.sbuf);
 	return rc;

@@ -44,6 +44,56 @@ static void test_strtab(void **state)
 	kl_strtab_free(st);
 }
 
+/* The copy helpers the series split uses: hashed adds, duplicates flag, reserve. */
+static void test_strtab_copy(void **state)
+{
+	struct kl_strtab *src = kl_strtab_new(), *dst = kl_strtab_new();
+	const char *words[] = { "alpha", "beta", "gamma" };
+	size_t bytes;
+
+	(void)state;
+	assert_non_null(src);
+	assert_non_null(dst);
+	for (size_t i = 0; i < 3; i++)
+		kl_strtab_append(src, words[i], strlen(words[i]));
+	assert_false(kl_strtab_has_duplicates(src));
+	kl_strtab_append(src, "", 0);	/* an extra "" is not a duplicate that matters */
+	assert_false(kl_strtab_has_duplicates(src));
+	assert_int_equal(kl_strtab_append(src, "beta", 4), 5);
+	assert_true(kl_strtab_has_duplicates(src));
+	/* "" + 3 words with NULs + "" + "beta" */
+	assert_int_equal(kl_strtab_bytes(src), 1 + 6 + 5 + 6 + 1 + 5);
+
+	assert_int_equal(kl_strtab_reserve(dst, 100000, 1000000), 0);
+	bytes = kl_strtab_memory(dst);
+	for (size_t i = 0; i < 3; i++) {
+		size_t len = strlen(words[i]);
+		/* the low bits may carry a mark: only the high ones are used */
+		uint64_t h = kl_hash(words[i], len) | 1;
+
+		assert_int_equal(kl_strtab_add_hashed(dst, words[i], len, h), i + 1);
+	}
+	assert_int_equal(kl_strtab_add_hashed(dst, "", 0, kl_hash("", 0)), 0);
+	/* added strings are found by content, by find and intern alike */
+	assert_int_equal(kl_strtab_find(dst, "gamma", 5), 3);
+	assert_int_equal(kl_strtab_intern_cstr(dst, "beta"), 2);
+	assert_int_equal(kl_strtab_intern_cstr(dst, "delta"), 4);
+	assert_string_equal(kl_strtab_get(dst, 4), "delta");
+	for (int i = 0; i < 50000; i++) {
+		char buf[24];
+
+		snprintf(buf, sizeof(buf), "w%d", i);
+		assert_int_equal(kl_strtab_add_hashed(dst, buf, strlen(buf),
+						      kl_hash(buf, strlen(buf))), 5 + i);
+	}
+	/* the reservation covered all of it: nothing was reallocated */
+	assert_int_equal(kl_strtab_memory(dst), bytes);
+	assert_int_equal(kl_strtab_find(dst, "w49999", 6), 5 + 49999);
+	assert_false(kl_strtab_failed(dst));
+	kl_strtab_free(src);
+	kl_strtab_free(dst);
+}
+
 /*
  * A small profile:
  *   loc0 (addr 0x10, lines: inlined "inl" at a.go:5 into "main.work" a.go:10)
@@ -369,6 +419,87 @@ static void test_tree_truncate_random(void **state)
 	}
 }
 
+/*
+ * kl_tree_add_view reuses the nodes of the stack part a sample shares with
+ * the previous one: the tree must be the one kl_tree_add_stack builds
+ * sample by sample, node for node, for stacks that share long or no
+ * prefixes, with zero values and empty stacks in between, in both
+ * directions and into a tree that already has nodes.
+ */
+static void test_tree_add_view_shared_prefixes(void **state)
+{
+	unsigned seed = 777;
+
+	(void)state;
+	for (int round = 0; round < 8; round++) {
+		struct kl_profile *p = kl_profile_new();
+		struct kl_strtab *names = kl_strtab_new();
+		struct kl_view_opts o = { 0 };
+		struct kl_tree *a = kl_tree_new(names, 2), *b = kl_tree_new(names, 2);
+		bool reverse = round & 1;
+		uint32_t locs[12], prev[12] = { 0 }, nprev = 0, buf[16];
+		struct kl_view v;
+
+		kl_profile_add_sample_type(p, kl_profile_cstr(p, "samples"),
+					   kl_profile_cstr(p, "count"));
+		for (int f = 0; f < 6; f++) {
+			char nm[8];
+			struct kl_function fn = { .id = (uint64_t)f + 1 };
+			struct kl_location loc = { .id = (uint64_t)f + 1 };
+			struct kl_line line = { 0 };
+
+			snprintf(nm, sizeof(nm), "fn%d", f);
+			fn.name = kl_profile_cstr(p, nm);
+			line.function = kl_profile_add_function(p, &fn);
+			kl_profile_add_location(p, &loc, &line, 1);
+		}
+		for (int s = 0; s < 400; s++) {
+			uint32_t depth = (seed = seed * 1103515245 + 12345) % 12, keep;
+			int64_t value = (seed >> 9) % 4;	/* some zeros */
+
+			/* keep a random part of the previous stack's root end */
+			keep = KL_MIN(depth, nprev ? (seed >> 13) % (nprev + 1) : 0);
+			for (uint32_t d = 0; d < depth; d++)
+				locs[depth - 1 - d] = d < keep ? prev[nprev - 1 - d] :
+					(seed = seed * 1103515245 + 12345) % 6;
+			kl_profile_add_sample(p, locs, depth, &value, NULL, 0);
+			memcpy(prev, locs, sizeof(locs));
+			nprev = depth;
+		}
+		assert_false(kl_profile_failed(p));
+		assert_int_equal(kl_view_init(&v, p, &o, names, NULL), 0);
+		/* column 1 holds something already: the reuse starts from the root */
+		for (uint32_t i = 0; i < p->nsamples; i += 50) {
+			uint32_t n = kl_view_stack(&v, i, buf, NULL);
+
+			assert_int_equal(kl_tree_add_stack(a, buf, n, 1, 1, reverse), 0);
+			assert_int_equal(kl_tree_add_stack(b, buf, n, 1, 1, reverse), 0);
+		}
+		assert_int_equal(kl_tree_add_view(a, &v, 0, reverse), 0);
+		for (uint32_t i = 0; i < p->nsamples; i++) {
+			uint32_t n;
+
+			if (kl_view_value(&v, i) == 0)
+				continue;
+			n = kl_view_stack(&v, i, buf, NULL);
+			if (n)
+				assert_int_equal(kl_tree_add_stack(b, buf, n, kl_view_value(&v, i), 0,
+								   reverse), 0);
+		}
+		assert_int_equal(a->nnodes, b->nnodes);
+		assert_true(a->nnodes > 20);
+		assert_memory_equal(a->nodes, b->nodes, a->nnodes * sizeof(*a->nodes));
+		for (uint32_t i = 1; i < a->nnodes; i++)
+			assert_int_equal(kl_tree_child(a, a->nodes[i].parent, a->nodes[i].name), i);
+		assert_int_equal(kl_tree_add_view(a, &v, 2, reverse), -EINVAL);
+		kl_view_release(&v);
+		kl_tree_free(a);
+		kl_tree_free(b);
+		kl_strtab_free(names);
+		kl_profile_free(p);
+	}
+}
+
 static void test_sample_index(void **state)
 {
 	struct kl_profile *p = kl_profile_new();
@@ -391,11 +522,13 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strtab),
+		cmocka_unit_test(test_strtab_copy),
 		cmocka_unit_test(test_view_granularity),
 		cmocka_unit_test(test_filters),
 		cmocka_unit_test(test_tree),
 		cmocka_unit_test(test_tree_prune_and_diff),
 		cmocka_unit_test(test_tree_truncate_random),
+		cmocka_unit_test(test_tree_add_view_shared_prefixes),
 		cmocka_unit_test(test_sample_index),
 	};
 

@@ -421,6 +421,75 @@ static void test_lines(void **state)
 	kl_ingest_params_release(&pa);
 }
 
+/*
+ * The split copies strings under hashes cached per source string when the
+ * source has no duplicate strings, and interns them when it has (pprof
+ * files may repeat a string): both ways give series whose strings are all
+ * findable and de-duplicated, with the same content.
+ */
+static void test_split_string_copies(void **state)
+{
+	(void)state;
+	for (int dup = 0; dup < 2; dup++) {
+		struct kl_profile *p = kl_profile_new();
+		struct kl_labels base = { 0 };
+		struct kl_series_set s = { 0 };
+		struct kl_http_err err = { 0 };
+		struct kl_function fn = { .id = 1 };
+		struct kl_location loc = { .id = 1 };
+		struct kl_line line = { 0 };
+		uint32_t li[2];
+		int64_t v[2] = { 3, 30 };
+
+		kl_profile_add_sample_type(p, kl_strtab_append(p->strs, "samples", 7),
+					   kl_strtab_append(p->strs, "count", 5));
+		kl_profile_add_sample_type(p, kl_strtab_append(p->strs, "cpu", 3),
+					   kl_strtab_append(p->strs, "nanoseconds", 11));
+		fn.name = kl_strtab_append(p->strs, "main.a", 6);
+		fn.filename = kl_strtab_append(p->strs, "a.go", 4);
+		line.function = kl_profile_add_function(p, &fn);
+		li[0] = kl_profile_add_location(p, &loc, &line, 1);
+		/* a second function whose name repeats the first's (dup) or not */
+		fn.id = 2;
+		fn.name = kl_strtab_append(p->strs, dup ? "main.a" : "main.b", 6);
+		line.function = kl_profile_add_function(p, &fn);
+		loc.id = 2;
+		li[1] = kl_profile_add_location(p, &loc, &line, 1);
+		kl_profile_add_sample(p, li, 2, v, NULL, 0);
+		assert_false(kl_profile_failed(p));
+		assert_int_equal(kl_strtab_has_duplicates(p->strs), dup);
+
+		kl_labels_set(&base, "service_name", "svc", 3);
+		assert_int_equal(kl_series_split(p, &base, INT64_C(1700000000000000000),
+						 INT64_C(1700000010000000000), NULL, &s, &err), 0);
+		assert_int_equal(s.n, 2);
+		for (size_t i = 0; i < s.n; i++) {
+			const struct kl_profile *q = s.v[i].profile;
+			const char *type = kl_profile_sget(q, q->sample_types[0].type);
+
+			assert_int_equal(q->nfunctions, 2);
+			assert_int_equal(q->nsamples, 1);
+			assert_int_equal(kl_sample_values(q, 0)[0], strcmp(type, "cpu") ? 3 : 30);
+			assert_string_equal(kl_profile_sget(q, q->functions[0].name), "main.a");
+			assert_string_equal(kl_profile_sget(q, q->functions[1].name),
+					    dup ? "main.a" : "main.b");
+			assert_string_equal(kl_profile_sget(q, q->functions[0].filename), "a.go");
+			/* one copy of each string, every one findable by content */
+			assert_int_equal(q->functions[0].name == q->functions[1].name, dup);
+			for (uint32_t id = 1; id < kl_strtab_count(q->strs); id++)
+				assert_int_equal(kl_strtab_find(q->strs, kl_strtab_get(q->strs, id),
+								kl_strtab_len(q->strs, id)), id);
+			/* the other type's strings were pruned */
+			assert_int_equal(kl_strtab_find(q->strs, strcmp(type, "cpu") ? "cpu" : "count",
+							 strcmp(type, "cpu") ? 3 : 5), -1);
+			assert_int_equal(kl_profile_validate(q, NULL), 0);
+		}
+		kl_series_set_release(&s);
+		kl_labels_release(&base);
+		kl_profile_free(p);
+	}
+}
+
 static void test_split_labels(void **state)
 {
 	struct kl_profile *p = kl_profile_new();
@@ -509,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_folded_scaling),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_split_labels),
+		cmocka_unit_test(test_split_string_copies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,6 +90,37 @@ static void check_series(const struct kl_series_set *s)
 	assert_string_equal(kl_labels_get(&s->v[i].labels, "__name__"), "memory");
 }
 
+/* kl_push_encode writes what kl_push_decode reads back: labels and the raw profile. */
+static void test_push_encode(void **state)
+{
+	struct kl_labels ls = { 0 };
+	struct kl_series_set s = { 0 };
+	struct kl_http_err err = { 0 };
+	struct kl_buf req = KL_BUF_INIT;
+	size_t len;
+	uint8_t *cpu = test_read_fixture("pprof/go-cpu.pb.gz", &len);
+	long i;
+
+	(void)state;
+	kl_labels_set(&ls, "service_name", "enc-app", 7);
+	kl_labels_set(&ls, "env", "", 0);	/* an empty value is encoded too */
+	kl_labels_set(&ls, "team", "kiln", 4);
+	kl_push_encode(&ls, cpu, len, &req);
+	assert_int_equal(kl_buf_error(&req), 0);
+	assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)req.data, req.len,
+					NOW_NS, NULL, &s, &err), 0);
+	/* go-cpu: 2 types x 3 vehicle groups */
+	assert_int_equal(s.n, 6);
+	i = find_series(&s, "__profile_type__", "process_cpu:cpu:nanoseconds:cpu:nanoseconds", 0);
+	assert_true(i >= 0);
+	assert_string_equal(kl_labels_get(&s.v[i].labels, "service_name"), "enc-app");
+	assert_string_equal(kl_labels_get(&s.v[i].labels, "team"), "kiln");
+	kl_series_set_release(&s);
+	kl_buf_release(&req);
+	kl_labels_release(&ls);
+	free(cpu);
+}
+
 static void test_push_proto(void **state)
 {
 	struct kl_buf req = KL_BUF_INIT, gz = KL_BUF_INIT;
@@ -250,6 +281,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_push_proto),
+		cmocka_unit_test(test_push_encode),
 		cmocka_unit_test(test_push_json),
 		cmocka_unit_test(test_base64),
 	};

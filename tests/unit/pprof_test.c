@@ -437,6 +437,41 @@ static void test_truncated_gzip(void **state)
 	free(gz);
 }
 
+/*
+ * kl_gunzip sizes its output by the trailer's ISIZE, which is only a hint:
+ * with two gzip members it is the second's, far too small for the first
+ * (which is all kl_gunzip reads), and the output must still be whole; a
+ * hint above the limit must not get around the limit.
+ */
+static void test_gunzip_size_hint(void **state)
+{
+	struct kl_buf raw = KL_BUF_INIT, gz = KL_BUF_INIT, out = KL_BUF_INIT;
+	struct kl_err err;
+
+	(void)state;
+	for (int i = 0; i < 300000; i++)
+		kl_buf_addch(&raw, (char)('a' + (i * 7 + i / 13) % 26));
+	assert_int_equal(kl_gzip(raw.data, raw.len, &gz, &err), 0);
+	assert_int_equal(kl_gzip("tiny", 4, &gz, &err), 0);	/* second member: ISIZE 4 */
+	assert_int_equal(kl_gunzip((const uint8_t *)gz.data, gz.len, 0, &out, &err), 0);
+	assert_int_equal(out.len, raw.len);
+	assert_memory_equal(out.data, raw.data, raw.len);
+	kl_buf_release(&out);
+	assert_int_equal(kl_gunzip((const uint8_t *)gz.data, gz.len, 100000, &out, &err),
+			 -KL_ELIMIT);
+	kl_buf_release(&gz);
+	/* one member, exact hint: the output is exact too */
+	assert_int_equal(kl_gzip(raw.data, raw.len, &gz, &err), 0);
+	assert_int_equal(kl_gunzip((const uint8_t *)gz.data, gz.len, raw.len, &out, &err), 0);
+	assert_int_equal(out.len, raw.len);
+	assert_int_equal(out.data[out.len], '\0');
+	kl_buf_release(&out);
+	assert_int_equal(kl_gunzip((const uint8_t *)gz.data, gz.len, raw.len - 1, &out, &err),
+			 -KL_ELIMIT);
+	kl_buf_release(&gz);
+	kl_buf_release(&raw);
+}
+
 static void test_truncated_protobuf(void **state)
 {
 	struct kl_profile *p = test_load_pprof("pprof/go-cpu.pb.gz");
@@ -635,6 +670,7 @@ int main(void)
 		cmocka_unit_test(test_sparse_ids_and_order),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_truncated_gzip),
+		cmocka_unit_test(test_gunzip_size_hint),
 		cmocka_unit_test(test_truncated_protobuf),
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_bad_references),
