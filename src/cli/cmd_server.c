@@ -18,6 +18,15 @@
 #include "cli.h"
 #include "kiln/kiln.h"
 
+/* an AddressSanitizer process cannot host the uninstrumented agent */
+#if defined(__SANITIZE_ADDRESS__)
+#define KL_ASAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KL_ASAN_BUILD 1
+#endif
+#endif
+
 extern char **environ;
 
 /* Takes --port-file FILE out of argv (it is not a server setting). */
@@ -110,6 +119,10 @@ static void self_profile_start(struct kl_server *srv, const struct kl_config *cf
 	char tried[9000], addr[300];
 	int hl = (int)(colon - host), rc;
 
+#ifdef KL_ASAN_BUILD
+	kl_server_log(srv, KL_LOG_INFO, "self-profile: off in an AddressSanitizer build");
+	return;
+#endif
 	if (cfg->tls_cert) {
 		kl_server_log(srv, KL_LOG_WARN, "self-profile: off (the agent pushes plain HTTP, "
 			      "the server speaks HTTPS)");

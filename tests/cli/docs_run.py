@@ -93,7 +93,8 @@ class Server:
 		port_file = os.path.join(self.dir, "port")
 		self.log = open(os.path.join(self.dir, "log"), "w")
 		self.proc = subprocess.Popen(
-			[KILN, "server", "--listen", "127.0.0.1:0", "--port-file", port_file,
+			[KILN, "server", "--listen", "127.0.0.1:0", "--self-profile=false",
+			 "--port-file", port_file,
 			 "--data-dir", os.path.join(self.dir, "data")],
 			stdout=self.log, stderr=subprocess.STDOUT)
 		deadline = time.time() + 20

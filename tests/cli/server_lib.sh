@@ -51,7 +51,7 @@ server_start() {
 		set -- --data-dir "$data" "$@"
 	fi
 	SERVER_DATA=$data
-	"$KILN" server --listen 127.0.0.1:0 --port-file "$TMP/port.$n" "$@" \
+	"$KILN" server --listen 127.0.0.1:0 --port-file "$TMP/port.$n" --self-profile=false "$@" \
 		2>"$SERVER_LOG" &
 	SERVER_PID=$!
 	SERVER_PIDS="$SERVER_PIDS $SERVER_PID"
