@@ -3,7 +3,9 @@
 # bench/agent_heap.sh - heap profiling overhead and accuracy of libkiln.
 # Overhead: prog_mallocbench (N malloc/free pairs of mixed sizes, mean 164 B,
 # glibc malloc) plain, with libkiln preloaded but off, with heap profiling at the
-# default 512 KiB, then heaptrack and gperftools' HEAPPROFILE (tcmalloc) on
+# default 512 KiB, the same in a host that already has a second (idle) thread,
+# as services do ("mt": glibc malloc is then off its single-thread fast paths
+# with or without a profiler), then heaptrack and gperftools' HEAPPROFILE (tcmalloc) on
 # N/10 pairs (they are 15-170x slower) compared per pair. Each figure is the
 # loop's thread CPU time (runnable-but-waiting time on a shared machine is
 # left out; the agent's work is on that thread), best of R interleaved runs. Accuracy: prog_heap's
@@ -45,6 +47,9 @@ for ((r = 0; r < runs; r++)); do
 		"$mb" "$pairs" | cpu)"
 	note kiln64k "$(KILN_PROFILES=heap KILN_HEAP_SAMPLE_BYTES=65536 KILN_OUTPUT="$tmp/k.pb.gz" \
 		LD_PRELOAD="$lib" "$mb" "$pairs" | cpu)"
+	note plain_mt "$("$mb" "$pairs" small mt | cpu)"
+	note kiln_mt "$(KILN_PROFILES=heap KILN_OUTPUT="$tmp/k.pb.gz" LD_PRELOAD="$lib" \
+		"$mb" "$pairs" small mt | cpu)"
 	note plain_large "$("$mb" "$small" large | cpu)"
 	note kiln_large "$(KILN_PROFILES=heap KILN_OUTPUT="$tmp/k.pb.gz" LD_PRELOAD="$lib" \
 		"$mb" "$small" large | cpu)"
@@ -77,6 +82,9 @@ echo "  glibc plain            ${best[plain]}"
 row "libkiln loaded, off" off plain
 row "libkiln heap 512 KiB" kiln plain
 row "libkiln heap 64 KiB" kiln64k plain
+echo "host with a second thread (mt), $pairs pairs:"
+echo "  glibc plain            ${best[plain_mt]}"
+row "libkiln heap 512 KiB" kiln_mt plain_mt
 echo "large sizes (mean 1 KiB, 6x the bytes per pair), $small pairs:"
 echo "  glibc plain            ${best[plain_large]}"
 row "libkiln heap 512 KiB" kiln_large plain_large

@@ -3,7 +3,8 @@
  * agent_sample_bench.c - what one CPU sample costs the sampled thread:
  * signal delivery alone (an empty handler), and delivery plus the agent's
  * work (DWARF unwinding of a DEPTH-frame stack built without frame pointers
- * and the stack-table insert), per sample, in microseconds of CPU time.
+ * and the stack-table insert), per sample, in microseconds of CPU time,
+ * with the unwind-rule cache (the agent's default) and without it.
  * bench/agent_cpu.sh builds it against the static agent and turns it into
  * a projected overhead at 100 Hz.
  */
@@ -21,6 +22,7 @@
 
 static struct agent_profbuf *buf;
 static int depth_got;
+static double nocache, unwind_only;
 
 static void empty_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -34,6 +36,13 @@ static void agent_handler(int sig, siginfo_t *si, void *uc)
 
 	depth_got = n;
 	agent_profbuf_add(buf, 0, pcs, (uint32_t)n, v);
+}
+
+static void unwind_handler(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t pcs[128];
+
+	depth_got = agent_unwind_signal(uc, pcs, 128);
 }
 
 static double cpu_now(void)
@@ -75,6 +84,11 @@ __attribute__((noinline)) double bench_deep(int d, int n, double *empty, double 
 	per_signal(agent_handler, n / 10);
 	*empty = per_signal(empty_handler, n);
 	*agent = per_signal(agent_handler, n);
+	/* the same without the unwind-rule cache: every frame through the CFI programs */
+	unwind_only = per_signal(unwind_handler, n);
+	agent_uwcache_enable(false);
+	nocache = per_signal(agent_handler, n / 4);
+	agent_uwcache_enable(true);
 	return *agent;
 }
 
@@ -93,7 +107,12 @@ int main(int argc, char **argv)
 	printf("frames unwound per sample: %d\n", depth_got);
 	printf("signal delivery alone:     %.2f us\n", empty * 1e6);
 	printf("delivery + unwind + add:   %.2f us\n", agent * 1e6);
-	printf("agent work per sample:     %.2f us\n", (agent - empty) * 1e6);
+	printf("agent work per sample:     %.2f us (%.0f ns per frame)\n", (agent - empty) * 1e6,
+	       (agent - empty) * 1e9 / depth_got);
+	printf("  of which unwinding:      %.2f us (%.0f ns per frame)\n",
+	       (unwind_only - empty) * 1e6, (unwind_only - empty) * 1e9 / depth_got);
+	printf("  without the rule cache:  %.2f us (%.0f ns per frame)\n", (nocache - empty) * 1e6,
+	       (nocache - empty) * 1e9 / depth_got);
 	printf("projected CPU overhead at 100 Hz: %.3f %% of a busy thread\n", agent * 100 * 100);
 	agent_profbuf_free(buf);
 	return 0;

@@ -333,6 +333,13 @@ void agent_export_stats(struct kiln_stats *st);
 void agent_export_atfork_prepare(void);
 void agent_export_atfork_parent(void);
 void agent_export_atfork_child(bool restart);
+/*
+ * The host is about to start a thread (the pthread_create interposer calls
+ * this while the sampler is off): starts the interval thread if export.c
+ * deferred it (KILN_OUTPUT only, single-threaded host). Cheap when not.
+ * Not signal-safe.
+ */
+void agent_export_host_thread(void);
 
 /* pull.c: the /debug/pprof endpoint (libmicrohttpd) on c->pprof_listen. */
 int agent_pull_start(const struct agent_config *c);

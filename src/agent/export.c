@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +80,7 @@ static struct {
 };
 
 static _Atomic uint64_t n_uploads, n_failed, n_dropped;
+static atomic_bool deferred;	/* the interval thread waits for the host's second thread */
 static atomic_bool warned_drop, warned_fail, warned_build;
 
 static int64_t now_ns(clockid_t clk)
@@ -521,11 +523,37 @@ static void *tick_main(void *arg)
 	return NULL;
 }
 
+void agent_export_host_thread(void)
+{
+	if (!atomic_load_explicit(&deferred, memory_order_relaxed))
+		return;
+	agent_self.in_agent++;
+	pthread_mutex_lock(&ex.lock);
+	/* cleared first: our own pthread_create comes back through the interposer */
+	if (atomic_exchange(&deferred, false) && ex.running && !ex.stopping &&
+	    !ex.tick_started && pthread_create(&ex.tick_thread, NULL, tick_main, NULL) == 0)
+		ex.tick_started = true;
+	pthread_mutex_unlock(&ex.lock);
+	agent_self.in_agent--;
+}
+
 int agent_export_flush(void)
 {
 	int64_t deadline;
 	uint64_t want;
 
+	if (atomic_load(&deferred)) {
+		/* no interval thread yet: build here (the caller raised in_agent) */
+		pthread_mutex_lock(&ex.lock);
+		if (!ex.running || ex.stopping || !atomic_load(&deferred)) {
+			pthread_mutex_unlock(&ex.lock);
+			return -KILN_ENOTRUNNING;
+		}
+		pthread_mutex_unlock(&ex.lock);
+		agent_modules_poll();
+		build_all();
+		return 0;
+	}
 	pthread_mutex_lock(&ex.lock);
 	if (!ex.tick_started || ex.stopping) {
 		pthread_mutex_unlock(&ex.lock);
@@ -708,11 +736,30 @@ static void write_outputs(void)
 
 /* ---- start, stop, fork ---------------------------------------------------------------- */
 
+/*
+ * With nothing to upload or serve (KILN_OUTPUT only) in a process that is
+ * still single-threaded, the interval thread is not started until the host
+ * starts a thread of its own (agent_export_host_thread): a second thread
+ * alone makes glibc's malloc leave its single-threaded fast paths (~5 % on
+ * allocation-heavy code), and KILN_OUTPUT is only written at exit. Until
+ * then kiln_flush builds on its caller's thread and the heap hooks poll for
+ * dlopen'ed objects (heap.c).
+ */
+static bool defer_thread(void)
+{
+	return !ex.c->server_address && !ex.c->pprof_listen && __libc_single_threaded;
+}
+
 static int start_threads(void)
 {
 	int rc;
 
 	ex.stopping = ex.up_stopping = false;
+	if (defer_thread()) {
+		atomic_store(&deferred, true);
+		return 0;
+	}
+	atomic_store(&deferred, false);
 	rc = -pthread_create(&ex.tick_thread, NULL, tick_main, NULL);
 	if (rc)
 		return rc;
@@ -788,6 +835,7 @@ fail:
 void agent_export_stop(void)
 {
 	pthread_mutex_lock(&ex.lock);
+	atomic_store(&deferred, false);
 	ex.stopping = true;
 	pthread_cond_broadcast(&ex.cond);
 	pthread_mutex_unlock(&ex.lock);

@@ -30,6 +30,7 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <math.h>
 #include <pthread.h>
@@ -37,12 +38,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "agent.h"
 #include "core/base.h"
+#include "unwind.h"
 
 #define HEAP_API __attribute__((visibility("default")))
 #define HEAP_RET __builtin_return_address(0)
@@ -70,9 +72,12 @@ void *__libc_pvalloc(size_t n);
 #define HEAP_LIVE_MAX (HEAP_LIVE_SLOTS / 2)
 /*
  * Filter counters, one byte per 256-byte granule of address space (modulo
- * 8 MiB): neighbouring frees share cache lines, so the check stays in L1,
- * and a false positive (a granule, or its alias, holds a live sample) costs
- * one locked probe. A counter that reaches 255 sticks (no false negative).
+ * 8 MiB), and the bit per granule that free() reads: set while the counter
+ * is not zero. The bits of 8 MiB take 4 KiB (a heap of 1 MiB: 8 cache
+ * lines), so the check stays in L1 next to the allocator's own data, which
+ * the 32 KiB of counters did not; a false positive (a granule, or its
+ * alias, holds a live sample) costs one locked probe. A counter that
+ * reaches 255 sticks (no false negative). Both change only under heap_mu.
  */
 #define HEAP_FILTER_BITS 15
 #define HEAP_FILTER_GRAIN 8
@@ -118,6 +123,7 @@ static unsigned heap_max_stacks = HEAP_STACK_SLOTS / 2;
 static struct heap_maps heap_m;
 /* in .bss: the hot check needs no pointer load, and it is never unmapped */
 static _Atomic uint8_t heap_filter[1u << HEAP_FILTER_BITS] __attribute__((aligned(64)));
+static _Atomic uint8_t heap_fbits[1u << (HEAP_FILTER_BITS - 3)] __attribute__((aligned(64)));
 static uint32_t heap_nlive;		/* under heap_mu, as heap_cur */
 static int heap_cur;			/* the stack store half in use */
 static int heap_readers;		/* in-use snapshots reading the arena: no compaction */
@@ -217,29 +223,47 @@ static void heap_register_atfork(void)
 	pthread_atfork(heap_atfork_prepare, heap_atfork_parent, heap_atfork_child);
 }
 
+/*
+ * The live table slot of p: the 256-byte granule within its 1 MiB region in
+ * the low 12 bits, a hash of the region above. Samples from one region of
+ * the heap then share a 128 KiB window of the table instead of touching a
+ * new page (a fault on first use, a cache miss after) per sample, and the
+ * regions still spread over the table. Two live samples in one granule are
+ * rare at any sensible rate; linear probing takes care of them.
+ */
 static inline uint32_t heap_ptr_hash(uintptr_t p)
 {
-	return (uint32_t)((p * 0x9E3779B97F4A7C15ULL) >> 32);
+	return ((uint32_t)(p >> 8) & 0xfff) |
+	       (uint32_t)(((p >> 20) * 0x9E3779B97F4A7C15ULL) >> 40) << 12;
 }
 
-static inline _Atomic uint8_t *heap_filter_slot(uintptr_t p)
+static inline uint32_t heap_granule(uintptr_t p)
 {
-	return &heap_filter[(p >> HEAP_FILTER_GRAIN) & ((1u << HEAP_FILTER_BITS) - 1)];
+	return (uint32_t)(p >> HEAP_FILTER_GRAIN) & ((1u << HEAP_FILTER_BITS) - 1);
 }
 
 /* Lock-free negative answer of invariant 4: false = certainly not sampled. */
 static inline bool heap_maybe_live(void *p)
 {
-	return atomic_load_explicit(heap_filter_slot((uintptr_t)p), memory_order_relaxed) != 0;
+	uint32_t g = heap_granule((uintptr_t)p);
+
+	return (atomic_load_explicit(&heap_fbits[g >> 3], memory_order_relaxed) >> (g & 7)) & 1;
 }
 
 static void heap_filter_add(uintptr_t p, int d)
 {
-	_Atomic uint8_t *f = heap_filter_slot(p);
+	uint32_t g = heap_granule(p);
+	_Atomic uint8_t *f = &heap_filter[g], *b = &heap_fbits[g >> 3];
 	uint8_t c = atomic_load_explicit(f, memory_order_relaxed);
+	uint8_t bits = atomic_load_explicit(b, memory_order_relaxed);
 
-	if (c != HEAP_FILTER_STUCK)
-		atomic_store_explicit(f, (uint8_t)(c + d), memory_order_relaxed);
+	if (c == HEAP_FILTER_STUCK)
+		return;
+	c = (uint8_t)(c + d);
+	atomic_store_explicit(f, c, memory_order_relaxed);
+	/* the bit is set before the entry is visible to a free (both under heap_mu) */
+	bits = c ? bits | (uint8_t)(1u << (g & 7)) : bits & (uint8_t)~(1u << (g & 7));
+	atomic_store_explicit(b, bits, memory_order_relaxed);
 }
 
 /* The slot holding p, or -1. */
@@ -395,6 +419,39 @@ static int heap_unwind(uintptr_t *pcs, int max, void *ret)
 }
 
 /*
+ * What the unwinder needs and nobody else provides when the sampler is off
+ * (heap or lock profiling only), done on the sampled path, never in a
+ * signal handler, with in_agent raised (hooks pass through):
+ *   - the thread's stack bounds: without them every stack read is checked
+ *     with a probe syscall (pthread_getattr_np allocates, and on the main
+ *     thread reads /proc/self/maps: once per thread);
+ *   - objects loaded by dlopen, when the process is single-threaded and so
+ *     has no exporter or ticker thread polling for them (export.c starts
+ *     its thread lazily). Only then: with one thread, nobody else can hold
+ *     the loader's lock or mod_lock while we wait for them, and r_state
+ *     says whether this thread is itself inside dlopen (a half-built link
+ *     map). At most every 100 ms.
+ */
+static __attribute__((noinline)) void heap_unwind_prepare(void)
+{
+	static int64_t last_poll;
+
+	if (!agent_stack_bounds.tried)
+		agent_unwind_thread_init();
+	if (__libc_single_threaded && _r_debug.r_state == RT_CONSISTENT) {
+		struct timespec ts;
+		int64_t now;
+
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+		if (now - last_poll >= 100000000) {
+			last_poll = now;
+			agent_modules_poll();
+		}
+	}
+}
+
+/*
  * Inlined into the one sampled path (heap_sampled): every agent frame on the
  * stack is one more frame the unwinder steps through and then throws away.
  */
@@ -409,6 +466,8 @@ static inline __attribute__((always_inline)) void heap_record(void *p, size_t s,
 
 	v[0] = e.objects = heap_round_random(1.0 / prob);
 	v[1] = e.bytes = (int64_t)((double)s / prob + 0.5);
+	if (HEAP_UNLIKELY(!agent_stack_bounds.tried) || __libc_single_threaded)
+		heap_unwind_prepare();
 	n = heap_unwind(pcs, heap_max_frames, ret);
 	if (n <= 0) {
 		atomic_fetch_add_explicit(&heap_ndropped, 1, memory_order_relaxed);
@@ -514,9 +573,14 @@ static inline bool heap_active(void)
 	return HEAP_UNLIKELY(atomic_load_explicit(&heap_on, memory_order_acquire));
 }
 
+/*
+ * No test of heap_on: the filter is all zero whenever sampling is off
+ * (static, cleared by start and stop), so the filter byte alone decides, on
+ * and off alike; heap_forget checks heap_on for a free racing with stop.
+ */
 static inline void heap_free(void *p)
 {
-	if (heap_active() && p && HEAP_UNLIKELY(heap_maybe_live(p)))
+	if (p && HEAP_UNLIKELY(heap_maybe_live(p)))
 		heap_forget(p, NULL, NULL);
 	__libc_free(p);
 }
@@ -592,6 +656,8 @@ static void heap_maps_clear(void)
 	madvise(heap_m.live, heap_m.live_len, MADV_DONTNEED);
 	for (size_t i = 0; i < KL_ARRAY_SIZE(heap_filter); i++)
 		atomic_store_explicit(&heap_filter[i], 0, memory_order_relaxed);
+	for (size_t i = 0; i < KL_ARRAY_SIZE(heap_fbits); i++)
+		atomic_store_explicit(&heap_fbits[i], 0, memory_order_relaxed);
 	heap_stacks_clear(&heap_m.st[0]);
 	heap_stacks_clear(&heap_m.st[1]);
 	heap_nlive = 0;

@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "core/base.h"
+#include "unwind.h"
 
 #define LOCK_API __attribute__((visibility("default")))
 #define LOCK_RET __builtin_return_address(0)
@@ -82,6 +83,9 @@ static inline __attribute__((always_inline)) void lock_record(int64_t ns, void *
 	if (!atomic_load(&lock_on))
 		goto out;
 	agent_self.in_agent++;
+	/* known stack bounds spare the unwinder a probe syscall per page (once per thread) */
+	if (__builtin_expect(!agent_stack_bounds.tried, 0))
+		agent_unwind_thread_init();
 	n = agent_unwind_here(pcs, lock_max_frames, 0);
 	/* drop the agent's frames: start at the call site in the hook's caller */
 	for (i = 0; i < n && pcs[i] != (uintptr_t)ret - 1; i++)

@@ -43,6 +43,7 @@ static uintptr_t *mod_initial;		/* biases of the first snapshot's modules */
 static size_t mod_ninitial;
 static bool mod_have_initial;
 static _Atomic int mod_closing;		/* dlcloses in progress: hide dlopen'ed modules */
+static uint32_t mod_gen;		/* gen of the last snapshot published, under mod_lock */
 
 /* the loader's load and unload counters, as of the current snapshot */
 struct mod_counts {
@@ -318,6 +319,8 @@ static int mod_refresh_locked(void)
 	int rc = 0;
 
 	agent_self.in_agent++;
+	/* without the cache the unwinder still works, only slower */
+	agent_uwcache_init();
 	/* counts first: a load racing with the collection is seen by the next poll */
 	dl_iterate_phdr(mod_counts_cb, &mod_seen);
 	dl_iterate_phdr(mod_collect_cb, &c);
@@ -332,6 +335,15 @@ static int mod_refresh_locked(void)
 		goto out;
 	}
 	s->n = (uint32_t)c.n;
+	/*
+	 * The unwind cache keys its entries by gen (16 bits): when it wraps, the
+	 * entries of the snapshot 65535 refreshes ago would match again, so the
+	 * cache is emptied before the new snapshot can be seen.
+	 */
+	mod_gen = mod_gen % 65535 + 1;
+	s->gen = mod_gen;
+	if (mod_gen == 1)
+		agent_uwcache_clear();
 	if (c.n)
 		memcpy(s->mods, c.mods, c.n * sizeof(struct agent_mod));
 	if (!mod_have_initial) {

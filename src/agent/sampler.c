@@ -575,8 +575,10 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 
 	if (!create)
 		return EAGAIN;
-	if (!atomic_load(&smp_running))
+	if (!atomic_load(&smp_running)) {
+		agent_export_host_thread();
 		return create(t, attr, fn, arg);
+	}
 	agent_self.in_agent++;
 	s = kl_malloc(sizeof(*s));
 	agent_self.in_agent--;

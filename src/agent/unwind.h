@@ -30,6 +30,7 @@ struct agent_mod {
 /* Sorted by start, non-overlapping text ranges. */
 struct agent_modsnap {
 	uint32_t n;
+	uint32_t gen;			/* 1..65535, differs from the previous snapshot's */
 	struct agent_mod mods[];
 };
 
@@ -53,12 +54,37 @@ const struct agent_mod *agent_modsnap_find(const struct agent_modsnap *s, uintpt
  */
 struct agent_stack {
 	uintptr_t lo, hi;
+	bool tried;		/* agent_unwind_thread_init ran on this thread */
 };
 
 extern __thread struct agent_stack agent_stack_bounds AGENT_TLS;
 
-/* Records the calling thread's stack bounds (pthread_getattr_np). Not signal-safe. */
+/*
+ * Records the calling thread's stack bounds (pthread_getattr_np, which may
+ * allocate and, on the main thread, read /proc/self/maps: raise in_agent
+ * around it in hooks). Not signal-safe.
+ */
 void agent_unwind_thread_init(void);
+
+/*
+ * The per-PC unwind-rule cache (unwind_x86_64.c): a fixed table, mapped
+ * once, filled lock-free from handlers with whole-entry 16-byte atomic
+ * stores, keyed by (PC, snapshot gen). agent_uwcache_init maps it (at the
+ * first module refresh; 0 or -ENOMEM, the unwinder works without it);
+ * agent_uwcache_clear empties it and is called by modules.c before a
+ * snapshot whose gen wrapped around is published, so that no entry of an
+ * older snapshot with the same gen can be hit. Not signal-safe.
+ */
+int agent_uwcache_init(void);
+void agent_uwcache_clear(void);
+
+/*
+ * Tests and benchmarks: turns the cache off (false) or back on, for every
+ * thread; the calling thread's counters of frames stepped from the cache
+ * and of entries it filled since the thread started.
+ */
+void agent_uwcache_enable(bool on);
+void agent_uwcache_counters(uint64_t *hits, uint64_t *fills);
 
 /* Frame-pointer only unwinding of a signal context (tests compare it with CFI). */
 int agent_unwind_signal_fp(void *ucontext, uintptr_t *pcs, int max);

@@ -16,16 +16,34 @@
  * unreadable address and EINVAL otherwise, without side effects. Module data
  * (.eh_frame) is read only inside the module's mapped PT_LOAD span, which the
  * snapshot's grace period keeps mapped.
+ *
+ * The rule cache: finding the FDE and running the CIE and FDE programs to
+ * the row of a PC costs ~200 ns, and the same few hundred PCs come back in
+ * every sample. The row of the common x86_64 shape (CFA = rsp or rbp +
+ * offset, return address and rbp/rbx/r12-r15 either unchanged or saved at
+ * CFA - 8k, every other register unchanged, no signal frame) packs into 64
+ * bits; uw_step applies it with the same reads and checks as the full path,
+ * so a cached step gives exactly the frame the full one would. Other rows
+ * are not cached (always the full path); PCs without CFI are cached as such
+ * (straight to the frame pointer). Entries are 16 bytes {key, rule}, read
+ * and written whole with aligned SSE moves, which processors with AVX
+ * perform atomically (Intel SDM vol. 3 8.1.1, AMD APM vol. 2 7.3.2): a
+ * racing fill replaces an entry, never tears it. The key holds the PC and
+ * the snapshot's gen, so a new snapshot (dlopen, dlclose) invalidates
+ * everything at once; modules.c empties the table when gen wraps.
  */
+#include <emmintrin.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "core/base.h"
 #include "unwind.h"
 
 __thread struct agent_stack agent_stack_bounds AGENT_TLS;
@@ -36,6 +54,7 @@ void agent_unwind_thread_init(void)
 	void *addr;
 	size_t size;
 
+	agent_stack_bounds.tried = true;
 	if (pthread_getattr_np(pthread_self(), &a) != 0)
 		return;
 	if (pthread_attr_getstack(&a, &addr, &size) == 0 && addr && size) {
@@ -100,7 +119,12 @@ static void uw_mem_init(struct uw_mem *m, uintptr_t sp)
 {
 	memset(m, 0, sizeof(*m));
 	if (agent_stack_bounds.hi && sp >= agent_stack_bounds.lo && sp < agent_stack_bounds.hi) {
-		m->lo = agent_stack_bounds.lo;
+		/*
+		 * Frames live above sp: nothing below its page is read, which also
+		 * keeps reads off the unmapped bottom of the main thread's stack
+		 * (pthread_getattr_np reports it at its rlimit size).
+		 */
+		m->lo = KL_MAX(agent_stack_bounds.lo, sp & ~(UW_PAGE - 1));
 		m->hi = agent_stack_bounds.hi;
 	}
 }
@@ -672,35 +696,40 @@ static bool uw_expr(const uint8_t *p, uint64_t len, const struct uw_regs *s, str
 
 enum uw_step { STEP_OK, STEP_END, STEP_FAIL };
 
-/* Unwinds s by the CFI row for pc; *signal says the frame is a signal trampoline. */
-static enum uw_step uw_step_cfi(const struct agent_mod *m, uintptr_t pc, struct uw_regs *s,
-				struct uw_mem *mem, bool *signal)
+/* The CIE and the CFI row for pc in module m: false when there is none (no FDE, bad CFI). */
+static bool uw_row_for(const struct agent_mod *m, uintptr_t pc, struct uw_cie *cie,
+		       struct uw_row *row)
 {
-	struct uw_cie cie;
 	struct uw_fde fde;
-	struct uw_row row, initial;
+	struct uw_row initial;
+
+	if (!uw_find_fde(m, pc, cie, &fde))
+		return false;
+	memset(row, 0, sizeof(*row));	/* RULE_SAME everywhere */
+	if (!uw_run(m, cie, cie->insns, cie->end, 0, UINT64_MAX, row, NULL))
+		return false;
+	initial = *row;
+	return uw_run(m, cie, fde.insns, fde.end, fde.pc_begin, pc, row, &initial);
+}
+
+/* Unwinds s by a CFI row; *signal says the frame is a signal trampoline. */
+static enum uw_step uw_apply_row(const struct uw_cie *cie, const struct uw_row *row,
+				 struct uw_regs *s, struct uw_mem *mem, bool *signal)
+{
 	struct uw_regs n;
 	uint64_t cfa;
 
-	if (!uw_find_fde(m, pc, &cie, &fde))
-		return STEP_FAIL;
-	memset(&row, 0, sizeof(row));	/* RULE_SAME everywhere */
-	if (!uw_run(m, &cie, cie.insns, cie.end, 0, UINT64_MAX, &row, NULL))
-		return STEP_FAIL;
-	initial = row;
-	if (!uw_run(m, &cie, fde.insns, fde.end, fde.pc_begin, pc, &row, &initial))
-		return STEP_FAIL;
-	if (row.cfa_expr) {
-		if (!uw_expr(row.cfa_expr, row.cfa_exprlen, s, mem, false, 0, &cfa))
+	if (row->cfa_expr) {
+		if (!uw_expr(row->cfa_expr, row->cfa_exprlen, s, mem, false, 0, &cfa))
 			return STEP_FAIL;
 	} else {
-		if (row.cfa_reg >= UW_NREGS || !(s->valid & (1u << row.cfa_reg)))
+		if (row->cfa_reg >= UW_NREGS || !(s->valid & (1u << row->cfa_reg)))
 			return STEP_FAIL;
-		cfa = s->r[row.cfa_reg] + (uint64_t)row.cfa_off;
+		cfa = s->r[row->cfa_reg] + (uint64_t)row->cfa_off;
 	}
 	n = *s;
 	for (int r = 0; r < UW_NREGS; r++) {
-		const struct uw_rule *ru = &row.reg[r];
+		const struct uw_rule *ru = &row->reg[r];
 		uint64_t addr;
 
 		switch (ru->how) {
@@ -737,23 +766,223 @@ static enum uw_step uw_step_cfi(const struct agent_mod *m, uintptr_t pc, struct 
 			break;
 		}
 	}
-	if (cie.ra_reg >= UW_NREGS)
+	if (cie->ra_reg >= UW_NREGS)
 		return STEP_FAIL;
 	/* an undefined return address marks the outermost frame (_start, clone) */
-	if (row.reg[cie.ra_reg].how == RULE_UNDEF)
+	if (row->reg[cie->ra_reg].how == RULE_UNDEF)
 		return STEP_END;
-	n.r[R_RIP] = n.r[cie.ra_reg];
-	if (!(n.valid & (1u << cie.ra_reg)))
+	n.r[R_RIP] = n.r[cie->ra_reg];
+	if (!(n.valid & (1u << cie->ra_reg)))
 		return STEP_END;
 	/* the CFA is the caller's stack pointer, unless a signal frame restored rsp */
-	if (!(cie.signal && row.reg[R_RSP].how != RULE_SAME))
+	if (!(cie->signal && row->reg[R_RSP].how != RULE_SAME))
 		n.r[R_RSP] = cfa;
 	n.valid |= 1u << R_RSP | 1u << R_RIP;
-	if (!cie.signal && n.r[R_RSP] <= s->r[R_RSP])
+	if (!cie->signal && n.r[R_RSP] <= s->r[R_RSP])
 		return STEP_FAIL;	/* no progress: corrupt CFI or stack */
-	*signal = cie.signal;
+	*signal = cie->signal;
 	*s = n;
 	return STEP_OK;
+}
+
+/* ---- the rule cache ---------------------------------------------------------------- */
+
+#define UWC_BITS 15
+#define UWC_SLOTS (1u << UWC_BITS)
+#define UWC_LEN (UWC_SLOTS * sizeof(struct uwc_entry))
+/* rule word: kind (2 bits), CFA register (1), CFA offset (24, signed), 7 saves of 5 bits */
+#define UWC_ROW 1u		/* apply the packed row */
+#define UWC_END 2u		/* the outermost frame: return address undefined */
+#define UWC_NOCFI 3u		/* no usable CFI here: the frame pointer */
+#define UWC_CFA_RBP (1u << 2)
+#define UWC_OFF_SHIFT 3
+#define UWC_SAVE_SHIFT 27
+#define UWC_SAVE_MAX 31		/* saved at CFA - 8 * (1..31), 0 = unchanged */
+
+struct uwc_entry {
+	uint64_t key;		/* pc | gen << 48, 0 = empty */
+	uint64_t rule;
+} __attribute__((aligned(16)));
+
+/* the registers a cached row may restore, in DWARF order (the order reads happen in) */
+static const uint8_t uwc_regs[7] = {R_RBX, R_RBP, R_R12, R_R13, R_R14, R_R15, R_RIP};
+
+static struct uwc_entry *_Atomic uwc_tab;	/* mapped once, never unmapped */
+static _Atomic bool uwc_off;
+static __thread uint64_t uwc_hits AGENT_TLS, uwc_fills AGENT_TLS;
+
+int agent_uwcache_init(void)
+{
+	void *t;
+
+	if (atomic_load(&uwc_tab))
+		return 0;
+	/* 16-byte SSE moves are documented atomic only on processors with AVX */
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx"))
+		return -ENOTSUP;
+	t = mmap(NULL, UWC_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (t == MAP_FAILED)
+		return -ENOMEM;
+	atomic_store(&uwc_tab, (struct uwc_entry *)t);
+	return 0;
+}
+
+void agent_uwcache_clear(void)
+{
+	struct uwc_entry *t = atomic_load(&uwc_tab);
+
+	/* whole pages back to zero: a racing reader sees an entry or nothing */
+	if (t)
+		madvise(t, UWC_LEN, MADV_DONTNEED);
+}
+
+void agent_uwcache_enable(bool on)
+{
+	atomic_store(&uwc_off, !on);
+}
+
+void agent_uwcache_counters(uint64_t *hits, uint64_t *fills)
+{
+	*hits = uwc_hits;
+	*fills = uwc_fills;
+}
+
+static inline struct uwc_entry *uwc_slot(struct uwc_entry *t, uint64_t pc)
+{
+	return &t[(pc * 0x9E3779B97F4A7C15ull) >> (64 - UWC_BITS)];
+}
+
+/* The rule of key in t, or 0. One atomic 16-byte load. */
+static inline uint64_t uwc_get(struct uwc_entry *t, uint64_t pc, uint64_t key)
+{
+	__m128i v;
+
+	__asm__ volatile("movdqa %1, %0" : "=x"(v) : "m"(*uwc_slot(t, pc)));
+	if ((uint64_t)_mm_cvtsi128_si64(v) != key)
+		return 0;
+	return (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+}
+
+/* Stores {key, rule} whole: a racing fill of the slot wins or loses entirely. */
+static inline void uwc_put(struct uwc_entry *t, uint64_t pc, uint64_t key, uint64_t rule)
+{
+	__m128i v = _mm_set_epi64x((long long)rule, (long long)key);
+
+	__asm__ volatile("movdqa %1, %0" : "=m"(*uwc_slot(t, pc)) : "x"(v));
+	uwc_fills++;
+}
+
+/* The row packed for the cache, or 0 when its shape is not the common one. */
+static uint64_t uwc_pack(const struct uw_cie *cie, const struct uw_row *row)
+{
+	uint64_t rule, saves = 0, nsaved = 0;
+	int k = 0;
+
+	if (cie->signal || cie->ra_reg != R_RIP || row->cfa_expr ||
+	    (row->cfa_reg != R_RSP && row->cfa_reg != R_RBP) ||
+	    row->cfa_off < -(1 << 23) || row->cfa_off >= (1 << 23))
+		return 0;
+	for (int r = 0; r < UW_NREGS; r++) {
+		const struct uw_rule *ru = &row->reg[r];
+		uint64_t v = 0;
+
+		if (k < 7 && uwc_regs[k] == r) {
+			k++;
+			if (r == R_RIP && ru->how == RULE_UNDEF) {
+				v = 0;
+			} else if (ru->how == RULE_OFFSET) {
+				if (ru->off > -8 || ru->off < -8 * UWC_SAVE_MAX || ru->off % 8)
+					return 0;
+				v = (uint64_t)(-ru->off / 8);
+				nsaved++;
+			} else if (ru->how != RULE_SAME) {
+				return 0;
+			}
+			saves |= v << (5 * (k - 1));
+		} else if (ru->how != RULE_SAME) {
+			return 0;
+		}
+	}
+	rule = (row->cfa_reg == R_RBP ? UWC_CFA_RBP : 0) |
+	       ((uint64_t)row->cfa_off & 0xffffff) << UWC_OFF_SHIFT | saves << UWC_SAVE_SHIFT;
+	if (row->reg[R_RIP].how == RULE_UNDEF) {
+		/* the full path would read the saves before it sees the end: not cached */
+		return nsaved ? 0 : rule | UWC_END;
+	}
+	return rule | UWC_ROW;
+}
+
+/* uw_apply_row for a packed row: the same reads, checks and result. */
+static enum uw_step uwc_apply(uint64_t rule, struct uw_regs *s, struct uw_mem *mem)
+{
+	unsigned cr = (rule & UWC_CFA_RBP) ? R_RBP : R_RSP;
+	uint64_t cfa, saves = rule >> UWC_SAVE_SHIFT, val[7];
+	uint32_t valid = s->valid;
+
+	if (!(valid & (1u << cr)))
+		return STEP_FAIL;
+	cfa = s->r[cr] + (uint64_t)((int64_t)(rule << (64 - UWC_SAVE_SHIFT)) >>
+				    (64 - UWC_SAVE_SHIFT + UWC_OFF_SHIFT));
+	if ((rule & 3) == UWC_END)
+		return STEP_END;
+	/* reads and checks first: s changes only in a step that succeeds (no copy of s) */
+	for (int k = 0; k < 7; k++) {
+		unsigned v = (saves >> (5 * k)) & 31;
+
+		if (v) {
+			if (!uw_read(mem, cfa - 8 * (uint64_t)v, &val[k]))
+				return STEP_FAIL;
+			valid |= 1u << uwc_regs[k];
+		}
+	}
+	if (!(valid & (1u << R_RIP)))
+		return STEP_END;
+	if (cfa <= s->r[R_RSP])
+		return STEP_FAIL;	/* no progress */
+	for (int k = 0; k < 7; k++)
+		if ((saves >> (5 * k)) & 31)
+			s->r[uwc_regs[k]] = val[k];
+	s->r[R_RSP] = cfa;
+	s->valid = valid | 1u << R_RSP | 1u << R_RIP;
+	return STEP_OK;
+}
+
+/*
+ * One CFI step for lpc, through the cache when t is set (key: lpc and the
+ * snapshot's gen). STEP_FAIL also when there is no CFI: the caller tries
+ * the frame pointer.
+ */
+static enum uw_step uw_step_cfi(const struct agent_modsnap *snap, struct uwc_entry *t,
+				uintptr_t lpc, struct uw_regs *s, struct uw_mem *mem, bool *signal)
+{
+	uint64_t key = 0, rule;
+	const struct agent_mod *m;
+	struct uw_cie cie;
+	struct uw_row row;
+	enum uw_step st;
+
+	if (t && lpc < (1ull << 48)) {
+		key = lpc | (uint64_t)snap->gen << 48;
+		rule = uwc_get(t, lpc, key);
+		if (rule) {
+			uwc_hits++;
+			if ((rule & 3) == UWC_NOCFI)
+				return STEP_FAIL;
+			return uwc_apply(rule, s, mem);
+		}
+	}
+	m = agent_modsnap_find(snap, lpc);
+	if (!m || !m->fde_table || !uw_row_for(m, lpc, &cie, &row)) {
+		if (key)
+			uwc_put(t, lpc, key, UWC_NOCFI);
+		return STEP_FAIL;
+	}
+	st = uw_apply_row(&cie, &row, s, mem, signal);
+	if (key && (rule = uwc_pack(&cie, &row)) != 0)
+		uwc_put(t, lpc, key, rule);
+	return st;
 }
 
 static enum uw_step uw_step_fp(struct uw_regs *s, struct uw_mem *mem)
@@ -788,16 +1017,19 @@ static int uw_unwind(struct uw_regs *s, uintptr_t *pcs, int max, int skip, bool 
 {
 	struct uw_mem mem;
 	const struct agent_modsnap *snap;
+	struct uwc_entry *cache;
 	int token, n = 0;
 
 	if (max <= 0)
 		return 0;
 	uw_mem_init(&mem, s->r[R_RSP]);
 	snap = agent_modules_enter(&token);
+	/* a snapshot with gen 0 was never published by modules.c (tests build none such) */
+	cache = snap && snap->gen && !atomic_load_explicit(&uwc_off, memory_order_relaxed)
+			? atomic_load_explicit(&uwc_tab, memory_order_relaxed) : NULL;
 	for (int frames = 0; n < max && frames < max + skip + 8; frames++) {
 		uintptr_t pc = s->r[R_RIP];
 		uintptr_t lpc = exact ? pc : pc - 1;
-		const struct agent_mod *m;
 		enum uw_step st = STEP_FAIL;
 		bool signal = false;
 
@@ -807,9 +1039,8 @@ static int uw_unwind(struct uw_regs *s, uintptr_t *pcs, int max, int skip, bool 
 			skip--;
 		else
 			pcs[n++] = lpc;
-		m = use_cfi ? agent_modsnap_find(snap, lpc) : NULL;
-		if (m && m->fde_table)
-			st = uw_step_cfi(m, lpc, s, &mem, &signal);
+		if (use_cfi && snap)
+			st = uw_step_cfi(snap, cache, lpc, s, &mem, &signal);
 		if (st == STEP_FAIL)
 			st = uw_step_fp(s, &mem);
 		if (st != STEP_OK)

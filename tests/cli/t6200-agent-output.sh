@@ -25,9 +25,14 @@ expect_eq "agent stderr" "" "$(cat "$TMP/err")"
 if [ -s "$TMP/cpu.pb.gz" ]; then pass; else fail "no $TMP/cpu.pb.gz"; finish; fi
 pprof_sums "$TMP/cpu.pb.gz" 1 cpu_fn50 cpu_fn30 cpu_fn20 >"$TMP/sums"
 total=$(sum_of "$TMP/sums" total)
+# CPU timers fire at the kernel tick (250 Hz here): on a busy machine one
+# signal often stands for several periods (1 + overrun), so the independent
+# samples are fewer than the weighted count; the tolerance counts a quarter
+# of them. The 1-point accuracy itself is measured by bench/agent_cpu.sh and
+# the sampler's own tests (t6001, agent/sampler_test).
 for f in cpu_fn50 cpu_fn30 cpu_fn20; do
 	want=$(tr ' ' '\n' <"$TMP/truth" | awk -F= -v f="$f" '$1 == f { print $2 }')
-	share_stat "$f share" "$(sum_of "$TMP/sums" $f)" "$total" "$want" 1 "$total"
+	share_stat "$f share" "$(sum_of "$TMP/sums" $f)" "$total" "$want" 1 "$((total / 4))"
 done
 # every CPU second the threads used is there: samples x 4 ms ~ the measured CPU time
 cpu_ms=$(tr ' ' '\n' <"$TMP/truth" | awk -F= '$1 == "cpu_s" { printf "%d", $2 * 250 }')

@@ -6,9 +6,11 @@
 #   - down (connection refused): failures counted, one warning line, the
 #     program's work and exit are not delayed beyond the upload timeout;
 #   - slow (5 s per answer, 1 s timeout, queue of 2): the work takes no
-#     longer than with a server that answers at once (+3 s for a busy
-#     machine; waiting on uploads would add 5 s per upload), full-queue
-#     drops are counted and warned about once;
+#     longer than with a server that answers at once, within 3x + 3 s for a
+#     busy machine (the work shares 2 cores with the rest of the suite);
+#     waiting on uploads would add at least the 1 s timeout per 100 ms
+#     upload interval, i.e. ten times the work, so the bound still catches
+#     it; full-queue drops are counted and warned about once;
 #   - 500 and 429: each profile is retried (the same from= seen again),
 #     then dropped; a 400 is not retried;
 #   - garbage that is not HTTP: retried, then dropped;
@@ -62,12 +64,12 @@ if [ "$(stat down failed)" -ge 1 ]; then pass; else fail "down: no failure count
 expect_eq "down: one warning line" 1 "$(wc -l <"$TMP/down.err")"
 expect_contains "down: the warning says why" "$TMP/down.err" "kiln: upload of the cpu profile to http://127.0.0.1:$port failed"
 at_most "down: kiln_stop ms (timeout 1 s)" "$(stat down stop_ms)" 1500
-at_most "down: work ms vs baseline $base_ms + 3000" "$(stat down work_ms)" $((base_ms + 3000))
+at_most "down: work ms vs 3 x baseline $base_ms + 3000" "$(stat down work_ms)" $((3 * base_ms + 3000))
 
 # --- slow ---------------------------------------------------------------------------------------
 rx_start slow slow:5
 run_tags slow "$RX_URL" KILN_UPLOAD_INTERVAL=100ms KILN_UPLOAD_QUEUE=2
-at_most "slow: work ms vs baseline $base_ms + 3000" "$(stat slow work_ms)" $((base_ms + 3000))
+at_most "slow: work ms vs 3 x baseline $base_ms + 3000" "$(stat slow work_ms)" $((3 * base_ms + 3000))
 at_most "slow: kiln_stop ms (timeout 1 s)" "$(stat slow stop_ms)" 2500
 if [ "$(stat slow dropped)" -ge 1 ]; then pass; else fail "slow: no queue drop counted"; fi
 expect_eq "slow: the full queue is warned about once" 1 \
