@@ -5,7 +5,8 @@
 #   ingest   sustained profiles/s, 1,000 series, durability on (--sync fsync),
 #            then fsync with 32 worker threads, --sync write and none as peers,
 #            and Connect Push instead of /ingest
-#            (and the disk's fdatasync rate); server CPU per profile over
+#            (and the disk's fdatasync rate, and profiles per WAL
+#            fdatasync: the group commit's batch); server CPU per profile over
 #            the bare cost of kl_gunzip + kl_pprof_read of the same bytes
 #            (kiln-loadgen --decode-bench); server RSS under that load
 #   query    render json over 24 h of 10-s profiles of one service, over 30
@@ -47,8 +48,9 @@ start_server() {
 	local name=$1 i
 	shift
 	DATA=$tmp/$name
+	# no self-profiling: its sampler and uploads would count as ingest CPU and RSS
 	"$KILN" server --listen 127.0.0.1:0 --port-file "$tmp/$name.port" --data-dir "$DATA" \
-		--log-level warn "$@" 2>"$tmp/$name.log" &
+		--log-level warn --self-profile=false "$@" 2>"$tmp/$name.log" &
 	PID=$!
 	for ((i = 0; i < 400; i++)); do
 		[ -s "$tmp/$name.port" ] && break
@@ -93,12 +95,15 @@ decode() {
 
 bench_ingest() {
 	local cfg name flags conns secs mode ticks0 ticks1 acked us rss_max rss_now sampler rate
+	local syncs0 syncs1 per_sync
 	echo "== ingest: 1,000 series (100 services x 10 label sets), live 10-s profiles"
 	decode
 	echo "this disk: $(fsync_rate) fdatasync/s of 4 KiB (the group commit's unit of cost)"
 	# name | server flags | connections | seconds | kiln-loadgen --mode
 	for cfg in "fsync|--sync fsync|$INGEST_CONNECTIONS|$INGEST_SECONDS|ingest" \
+		"fsync-c64|--sync fsync|64|$((INGEST_SECONDS / 2))|ingest" \
 		"fsync-t32|--sync fsync --threads 32|64|$((INGEST_SECONDS / 2))|ingest" \
+		"write-c64|--sync write|64|$((INGEST_SECONDS / 2))|ingest" \
 		"write|--sync write|$INGEST_CONNECTIONS|$((INGEST_SECONDS / 2))|ingest" \
 		"none|--sync none|$INGEST_CONNECTIONS|$((INGEST_SECONDS / 2))|ingest" \
 		"push|--sync fsync|$INGEST_CONNECTIONS|$((INGEST_SECONDS / 2))|push"; do
@@ -109,11 +114,13 @@ bench_ingest() {
 		"$LOADGEN" --url "$URL" --services 100 --labelsets 10 --count 2000 \
 			--connections "$conns" --mode "$mode" --quiet >/dev/null
 		ticks0=$(cpu_ticks "$PID")
+		syncs0=$(wal_syncs)
 		(while kill -0 "$PID" 2>/dev/null; do rss_kb "$PID"; sleep 0.5; done) >"$tmp/rss.$name" &
 		sampler=$!
 		"$LOADGEN" --url "$URL" --services 100 --labelsets 10 --duration "$secs" \
 			--connections "$conns" --mode "$mode" >"$tmp/ingest.$name"
 		ticks1=$(cpu_ticks "$PID")
+		syncs1=$(wal_syncs)
 		rss_max=$(sort -n "$tmp/rss.$name" | tail -1)
 		rss_now=$(rss_kb "$PID")
 		stop_server
@@ -122,6 +129,7 @@ bench_ingest() {
 		rate=$(field acked_rate "$tmp/ingest.$name")
 		us=$(awk -v t=$((ticks1 - ticks0)) -v hz="$HZ" -v n="$acked" \
 			'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
+		per_sync=$(ratio "$acked" "$((syncs1 - syncs0))")
 		printf '%-9s (%s, %s, %s connections): %.0f profiles/s acknowledged = %s of the target\n' \
 			"$name" "$mode" "$flags" "$conns" "$rate" "$(ratio "$rate" 5000)"
 		printf '          errors %s, latency p50 %s ms, p99 %s ms\n' \
@@ -129,13 +137,21 @@ bench_ingest() {
 			"$(field p99_ms "$tmp/ingest.$name")"
 		printf '          server CPU %s us/profile = %sx the bare decode (%s us)\n' \
 			"$us" "$(ratio "$us" "$decode_us")" "$decode_us"
+		printf '          WAL: %s fdatasyncs, %s profiles per fdatasync\n' \
+			"$((syncs1 - syncs0))" "$per_sync"
 		printf '          server RSS, 1,000 active series: max %s MiB under load, %s MiB after\n' \
 			"$((rss_max / 1024))" "$((rss_now / 1024))"
 		printf '          %s\n' "$(grep 'loadgen cpu' "$tmp/ingest.$name")"
-		echo "RESULT ingest config=$name rate=$rate cpu_us=$us decode_us=$decode_us rss_max_kb=$rss_max"
+		echo "RESULT ingest config=$name rate=$rate cpu_us=$us decode_us=$decode_us rss_max_kb=$rss_max" \
+			"per_sync=$per_sync"
 	done
 	echo "bare decode = kiln-loadgen --decode-bench: a C loop of kl_gunzip + kl_pprof_read over" \
 		"the same variant mix, $(field gz_bytes_avg "$tmp/decode.out") gzipped bytes a profile"
+}
+
+# wal_syncs: the server's WAL fdatasync count so far (0 without a WAL)
+wal_syncs() {
+	curl -s "$URL/metrics" | awk '/^kiln_store_wal_syncs_total/ { n = $2 } END { print n + 0 }'
 }
 
 # fsync_rate: fdatasync calls per second on the benchmark's file system

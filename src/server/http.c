@@ -405,9 +405,12 @@ static enum MHD_Result on_complete(struct kl_server *srv, struct MHD_Connection 
 			     srv->cfg->max_request_bytes);
 		return send_error(srv, conn, ctx, &e);
 	}
-	p = kl_calloc(1, sizeof(*p));
+	/* 4 KiB of pointer arrays: filled up to n, so not zeroed */
+	p = kl_malloc(sizeof(*p));
 	if (!p)
 		return MHD_NO;
+	p->n = 0;
+	p->overflow = false;
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_param, p);
 	if (p->overflow) {
 		kl_free(p);

@@ -621,18 +621,18 @@ static int cmp_samp(const void *a, const void *b)
  * Sorts samples by (stack, span, trace). Without span or trace ids this is
  * an LSD radix sort on the stack id's bytes (stable, linear, skipping
  * bytes where all keys agree): qsort's merge sort took a third of the
- * append time. With ids, qsort.
+ * append time. With ids, qsort. tmp has room for n samples.
  */
-static int sort_samples(struct samp *sp, uint32_t n, bool has_ids)
+static void sort_samples(struct samp *sp, uint32_t n, bool has_ids, struct samp *tmp)
 {
-	struct samp *tmp, *a = sp, *b;
+	struct samp *a = sp, *b;
 	unsigned shift;
 
 	if (n < 2)
-		return 0;
+		return;
 	if (has_ids) {
 		qsort(sp, n, sizeof(*sp), cmp_samp);
-		return 0;
+		return;
 	}
 	if (n <= 48) {
 		/* insertion sort: cheaper than four counting passes for a few samples */
@@ -645,11 +645,8 @@ static int sort_samples(struct samp *sp, uint32_t n, bool has_ids)
 				sp[j] = sp[j - 1];
 			sp[j] = x;
 		}
-		return 0;
+		return;
 	}
-	tmp = kl_malloc(n * sizeof(*tmp));
-	if (!tmp)
-		return -ENOMEM;
 	b = tmp;
 	for (shift = 0; shift < 32; shift += 8) {
 		size_t cnt[256] = { 0 }, pos = 0, c;
@@ -671,8 +668,6 @@ static int sort_samples(struct samp *sp, uint32_t n, bool has_ids)
 	}
 	if (a != sp)
 		memcpy(sp, a, n * sizeof(*sp));
-	kl_free(tmp);
-	return 0;
 }
 
 static int sample_ids(struct st_tenant *t, const struct kl_profile *p, struct xlate *x,
@@ -704,9 +699,11 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 {
 	const struct kl_profile *p = v->profile;
 	struct xlate x = { 0 };
-	struct samp *sp = NULL;
-	struct kl_line *lbuf = NULL;
-	uint32_t *locs = NULL, maxlines = 1, maxdepth = 1, i, j, ns = 0, nsp = 0;
+	struct samp *sp, *sorttmp;
+	struct kl_line *lbuf;
+	uint32_t *locs, maxlines = 1, maxdepth = 1, i, j, ns = 0, nsp = 0;
+	size_t nids, nsamp;
+	void *scratch = NULL;
 	struct st_series *s;
 	bool created, has_ids = false;
 	int rc = -ENOMEM;
@@ -724,24 +721,31 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 	rc = -ENOMEM;
 	s = t->series[out->series];
 	x.nstr = kl_strtab_count(p->strs);
-	x.str = kl_malloc(((size_t)x.nstr + p->nmappings + p->nfunctions + p->nlocations + 1) *
-			  sizeof(uint32_t));
-	if (!x.str)
-		goto out;
-	memset(x.str, 0xff, ((size_t)x.nstr + p->nmappings + p->nfunctions + p->nlocations + 1) *
-	       sizeof(uint32_t));
-	x.map = x.str + x.nstr;
-	x.fn = x.map + p->nmappings;
-	x.loc = x.fn + p->nfunctions;
 	for (i = 0; i < p->nlocations; i++)
 		maxlines = KL_MAX(maxlines, p->locations[i].nlines);
 	for (i = 0; i < p->nsamples; i++)
 		maxdepth = KL_MAX(maxdepth, p->samples[i].nlocs);
-	lbuf = kl_malloc(maxlines * sizeof(*lbuf));
-	locs = kl_malloc(maxdepth * sizeof(*locs));
-	sp = kl_malloc(((size_t)p->nsamples + 1) * sizeof(*sp));
-	if (!lbuf || !locs || !sp)
+	/*
+	 * One scratch block for the samples, the radix sort's second buffer,
+	 * the lines of one location and the id maps: this runs under the
+	 * tenant's write lock, once per series profile, and separate
+	 * allocations were a visible share of it (8-byte members first).
+	 */
+	nids = (size_t)x.nstr + p->nmappings + p->nfunctions + p->nlocations + 1;
+	nsamp = (size_t)p->nsamples + 1;
+	scratch = kl_malloc(2 * nsamp * sizeof(*sp) + maxlines * sizeof(*lbuf) +
+			    (nids + maxdepth) * sizeof(uint32_t));
+	if (!scratch)
 		goto out;
+	sp = scratch;
+	sorttmp = sp + nsamp;
+	lbuf = (struct kl_line *)(sorttmp + nsamp);
+	x.str = (uint32_t *)(lbuf + maxlines);
+	locs = x.str + nids;
+	memset(x.str, 0xff, nids * sizeof(uint32_t));
+	x.map = x.str + x.nstr;
+	x.fn = x.map + p->nmappings;
+	x.loc = x.fn + p->nfunctions;
 
 	for (i = 0; i < p->nsamples; i++) {
 		const struct kl_sample *sm = &p->samples[i];
@@ -766,9 +770,7 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 		has_ids |= sp[ns].span || sp[ns].trace;
 		ns++;
 	}
-	rc = sort_samples(sp, ns, has_ids);
-	if (rc)
-		goto out;
+	sort_samples(sp, ns, has_ids, sorttmp);
 	rc = -ENOMEM;
 	/* merge equal (stack, span, trace) */
 	for (i = 0, j = 0; i < ns; i++) {
@@ -818,10 +820,7 @@ out:
 		store_pending_release(out);
 	if (rc == -ENOMEM)
 		kl_errf(err, rc, "store: out of memory");
-	kl_free(x.str);
-	kl_free(lbuf);
-	kl_free(locs);
-	kl_free(sp);
+	kl_free(scratch);
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #include "store_internal.h"
 
 #define RECORD_VERSION 1
+#define BUF_DEFAULT_LIMIT ((size_t)1 << 30)	/* buf.c's ceiling when limit is 0 */
 
 /* ---- encoding --------------------------------------------------------------- */
 
@@ -29,6 +30,20 @@ void store_put_u(struct kl_buf *b, uint64_t v)
 	uint8_t tmp[10];
 	size_t n = 0;
 
+	/* the common case, room for the longest varint and the NUL: write in place */
+	if (b->cap - b->len > 11 && b->data && !b->error &&
+	    (b->limit ? b->limit : BUF_DEFAULT_LIMIT) - b->len > 11) {
+		uint8_t *d = (uint8_t *)b->data + b->len;
+
+		while (v >= 0x80) {
+			d[n++] = (uint8_t)(v | 0x80);
+			v >>= 7;
+		}
+		d[n++] = (uint8_t)v;
+		d[n] = 0;
+		b->len += n;
+		return;
+	}
 	while (v >= 0x80) {
 		tmp[n++] = (uint8_t)(v | 0x80);
 		v >>= 7;

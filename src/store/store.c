@@ -333,7 +333,13 @@ int kl_store_append(struct kl_store *s, const char *tenant, const struct kl_seri
 	for (k = 0; k < n && !rc; k++)
 		rc = store_ingest_profile(t, &v[k], s->o.max_series, &pend[k], err);
 	if (!rc && s->wal) {
+		size_t est = 64 + strlen(tenant);
+
+		/* one allocation in the common case (no new symbols): varint pairs, spans */
+		for (i = 0; i < n; i++)
+			est += 40 + (size_t)pend[i].npairs * 8 + (size_t)pend[i].nspans * 12;
 		kl_buf_init(&rec, 300 * MIB);
+		(void)kl_buf_reserve(&rec, est);
 		rc = store_record_encode(t, &t->durable, pend, n, &rec);
 		if (rc)
 			kl_errf(err, rc, "store: cannot encode the wal record: %s",

@@ -125,7 +125,16 @@ struct kl_wal {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_work;		/* the writer: records or a request arrived */
 	pthread_cond_t cv_space;	/* appenders: the fill buffer has room */
-	pthread_cond_t cv_done;		/* waiters: resolved_lsn or rotate_done moved */
+	pthread_cond_t cv_done;		/* checkpoint: rotate_done moved */
+	/*
+	 * kl_wal_wait sleeps on cv_batch[g & 1] for the batch g holding its
+	 * LSN: batch_gen is in flight (LSNs <= batch_last), batch_gen + 1 is
+	 * the fill buffer. A finished batch wakes only its own waiters, not
+	 * those of the next one (with 64 waiters, half of the wake-ups were
+	 * for nothing, and each woken thread fought for mu).
+	 */
+	pthread_cond_t cv_batch[2];
+	uint64_t batch_gen, batch_last;
 	struct kl_buf fill;
 	uint64_t fill_first;
 	uint64_t next_lsn;
@@ -775,6 +784,8 @@ static void *writer_main(void *arg)
 		w->fill = w->flush;
 		w->fill.len = 0;
 		w->flush = tmp;
+		w->batch_gen++;
+		w->batch_last = last;
 		w->flushing_bytes = w->flush.len;
 		rot = w->rotate_req;
 		pthread_cond_broadcast(&w->cv_space);
@@ -812,6 +823,7 @@ static void *writer_main(void *arg)
 		/* a buffer grown for one huge record is not kept */
 		if (w->flush.cap > 2 * w->max_buffer + WAL_HDR)
 			kl_buf_release(&w->flush);
+		pthread_cond_broadcast(&w->cv_batch[w->batch_gen & 1]);
 		pthread_cond_broadcast(&w->cv_done);
 		/*
 		 * Several appenders shared this batch and were just woken: let
@@ -850,6 +862,8 @@ int kl_wal_open(const struct kl_wal_opts *o, kl_wal_replay_fn replay, void *ctx,
 	pthread_cond_init(&w->cv_work, NULL);
 	pthread_cond_init(&w->cv_space, NULL);
 	pthread_cond_init(&w->cv_done, NULL);
+	pthread_cond_init(&w->cv_batch[0], NULL);
+	pthread_cond_init(&w->cv_batch[1], NULL);
 	w->fd = -1;
 	w->segment_bytes = o->segment_bytes ? o->segment_bytes : 64u << 20;
 	w->max_buffer = o->max_buffer ? o->max_buffer : 64u << 20;
@@ -956,7 +970,8 @@ int kl_wal_wait(struct kl_wal *w, uint64_t lsn, struct kl_err *err)
 		return kl_errf(err, -KL_EUSAGE, "wal: record %" PRIu64 " was never appended", lsn);
 	}
 	while (w->resolved_lsn < lsn)
-		pthread_cond_wait(&w->cv_done, &w->mu);
+		pthread_cond_wait(&w->cv_batch[(w->batch_gen + (lsn > w->batch_last)) & 1],
+				  &w->mu);
 	f = find_fail(w, lsn);
 	if (f)
 		copy = *f;
@@ -1060,6 +1075,8 @@ void kl_wal_close(struct kl_wal *w)
 	kl_free(w->segs);
 	kl_free(w->dir);
 	pthread_cond_destroy(&w->cv_done);
+	pthread_cond_destroy(&w->cv_batch[0]);
+	pthread_cond_destroy(&w->cv_batch[1]);
 	pthread_cond_destroy(&w->cv_space);
 	pthread_cond_destroy(&w->cv_work);
 	pthread_mutex_destroy(&w->ckpt_mu);
