@@ -77,7 +77,8 @@ static int rate_check(struct kl_server *srv, const struct kl_req *req, struct kl
 void kl_h_ingest(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp)
 {
 	struct kl_ingest_params params;
-	struct kl_series_set set = { 0 };
+	/* views: the store reads the decoded profile, no pruned copy per series */
+	struct kl_series_set set = { .views = true };
 	struct kl_http_err e;
 	int rc;
 
@@ -101,7 +102,8 @@ void kl_h_ingest(struct kl_server *srv, const struct kl_req *req, struct kl_resp
 
 void kl_h_push(struct kl_server *srv, const struct kl_req *req, struct kl_resp *resp)
 {
-	struct kl_series_set set = { 0 };
+	/* views: the store reads the decoded profile, no pruned copy per series */
+	struct kl_series_set set = { .views = true };
 	struct kl_http_err e;
 	bool json;
 	int rc;

@@ -188,17 +188,47 @@ int kl_ingest_type_lookup(const char *app_name, int64_t sample_rate, struct kl_i
 
 /* ---- series -------------------------------------------------------------- */
 
-/* One stored unit: a label set and a profile of one sample type. */
+/*
+ * One stored unit: a label set and a profile of one sample type. A view
+ * (profile NULL, src set; only in a set with views on) instead names sample
+ * type `type` of the samples src->samples[sel[0..nsel)]: the store reads
+ * those straight from the decoded profile, without a pruned copy per series.
+ */
 struct kl_series {
 	struct kl_labels labels;	/* sorted; includes __name__, __profile_type__, service_name */
-	struct kl_profile *profile;	/* owned; exactly one sample type */
+	struct kl_profile *profile;	/* owned; exactly one sample type; NULL in a view */
 	int64_t start_ns, end_ns;	/* time range the profile covers */
+	const struct kl_profile *src;	/* a view's source profile (the set keeps it) */
+	const uint32_t *sel;		/* a view's sample indexes into src (the set's) */
+	uint32_t nsel, type;		/* their count; the sample type index in src */
+};
+
+/* A source profile of views and their sample index lists, owned by the set. */
+struct kl_series_src {
+	struct kl_profile *p;	/* owned unless pending */
+	uint32_t *order;	/* owned */
+	bool pending;		/* p still belongs to the caller of kl_series_split */
 };
 
 struct kl_series_set {
 	struct kl_series *v;
 	size_t n, cap;
+	/*
+	 * Set by the caller before splitting into the set: kl_series_split then
+	 * produces views (labels + sample selections) instead of profile copies,
+	 * and its caller must hand the source over with kl_series_set_keep.
+	 */
+	bool views;
+	struct kl_series_src *srcs;
+	size_t nsrcs, srcs_cap;
 };
+
+/*
+ * Called instead of kl_profile_free(p) after kl_series_split(p, ..., s,
+ * ...): s takes p when some of its views read p, else p is freed. Never
+ * fails. NULL p is fine.
+ */
+void kl_series_set_keep(struct kl_series_set *s, struct kl_profile *p);
 
 /* Frees every series and the array; the set is left empty. NULL is fine. */
 void kl_series_set_release(struct kl_series_set *s);
@@ -232,7 +262,10 @@ const char *kl_series_pprof_name(const struct kl_profile *p);
  * are dropped except __session_id__. Samples whose value is 0 for a type
  * are left out of that type's series. time_nanos of 0 (or in 1970) is
  * replaced by from_ns; each series covers [from_ns, until_ns]. p is not
- * changed. 0 or negative (ELIMIT: too many labels or too long, 400).
+ * changed. With out->views the series are views of p (no copies, so no
+ * time_nanos either: the store keeps only start_ns/end_ns) and the caller
+ * must pass p to kl_series_set_keep(out, p) instead of freeing it.
+ * 0 or negative (ELIMIT: too many labels or too long, 400).
  */
 int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, int64_t from_ns,
 		    int64_t until_ns, const struct kl_ingest_limits *lim, struct kl_series_set *out,

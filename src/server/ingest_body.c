@@ -499,7 +499,7 @@ static int ingest_pprof(const struct kl_ingest_params *pa, const uint8_t *data, 
 	rc = kl_series_split(p, &base, pa->from_ns, pa->until_ns, l, out, err);
 out:
 	kl_labels_release(&base);
-	kl_profile_free(p);
+	kl_series_set_keep(out, p);
 	return rc;
 }
 
@@ -573,6 +573,6 @@ int kl_ingest_request(const struct kl_ingest_params *pa, const char *content_typ
 	rc = kl_series_split(p, &base, pa->from_ns, pa->until_ns, &l, out, err);
 out:
 	kl_labels_release(&base);
-	kl_profile_free(p);
+	kl_series_set_keep(out, p);
 	return rc;
 }

@@ -94,7 +94,7 @@ static int push_profile(const uint8_t *raw, size_t len, const struct kl_labels *
 	if (p->duration_nanos <= 0 || __builtin_add_overflow(from, p->duration_nanos, &until))
 		until = from;
 	rc = kl_series_split(p, labels, from, until, l, out, err);
-	kl_profile_free(p);
+	kl_series_set_keep(out, p);
 	return rc;
 }
 

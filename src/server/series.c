@@ -3,7 +3,9 @@
  * series.c - the series model (pyroscope-compat.md section 3): one pprof
  * with several sample types becomes one series per sample type and per
  * set of promoted sample labels, each holding a pruned single-type copy of
- * the profile. Also the canonical series key and tenant id validation.
+ * the profile, or (a set with views on: the ingest endpoints) only its
+ * sample selection of the decoded profile, which the store reads as is.
+ * Also the canonical series key and tenant id validation.
  *
  * Sections: series sets and keys, the __name__ rule, splitting, tenants.
  */
@@ -23,7 +25,24 @@ void kl_series_set_release(struct kl_series_set *s)
 		kl_profile_free(s->v[i].profile);
 	}
 	kl_free(s->v);
+	for (size_t i = 0; i < s->nsrcs; i++) {
+		if (!s->srcs[i].pending)
+			kl_profile_free(s->srcs[i].p);
+		kl_free(s->srcs[i].order);
+	}
+	kl_free(s->srcs);
 	*s = (struct kl_series_set){ 0 };
+}
+
+void kl_series_set_keep(struct kl_series_set *s, struct kl_profile *p)
+{
+	for (size_t i = 0; s && p && i < s->nsrcs; i++) {
+		if (s->srcs[i].p == p && s->srcs[i].pending) {
+			s->srcs[i].pending = false;
+			return;
+		}
+	}
+	kl_profile_free(p);
 }
 
 static void add_escaped(struct kl_buf *out, const char *s)
@@ -557,15 +576,24 @@ int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, in
 		name = kl_series_pprof_name(p);
 	/* the name may live in p's strtab: keep our own copy */
 	name_copy = kl_strndup(name, strlen(name));
-	sp.locmap = kl_calloc(p->nlocations + 1, sizeof(*sp.locmap));
-	sp.funcmap = kl_calloc(p->nfunctions + 1, sizeof(*sp.funcmap));
-	sp.mapmap = kl_calloc(p->nmappings + 1, sizeof(*sp.mapmap));
-	sp.strmap = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.strmap));
 	sp.kclass = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.kclass));
-	sp.unique = !kl_strtab_has_duplicates(p->strs);
-	sp.strhash = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.strhash));
-	if (!name_copy || !sp.locmap || !sp.funcmap || !sp.mapmap || !sp.strmap || !sp.kclass ||
-	    !sp.strhash || group_samples(&sp))
+	if (!name_copy || !sp.kclass)
+		goto out;
+	/* the maps of the copies: views copy nothing */
+	if (!out->views) {
+		sp.locmap = kl_calloc(p->nlocations + 1, sizeof(*sp.locmap));
+		sp.funcmap = kl_calloc(p->nfunctions + 1, sizeof(*sp.funcmap));
+		sp.mapmap = kl_calloc(p->nmappings + 1, sizeof(*sp.mapmap));
+		sp.strmap = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.strmap));
+		sp.unique = !kl_strtab_has_duplicates(p->strs);
+		sp.strhash = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.strhash));
+		if (!sp.locmap || !sp.funcmap || !sp.mapmap || !sp.strmap || !sp.strhash)
+			goto out;
+	}
+	if (group_samples(&sp))
+		goto out;
+	/* views keep the sample order: its slot is reserved so that keep never fails */
+	if (out->views && KL_GROW(out->srcs, out->srcs_cap, out->nsrcs + 1))
 		goto out;
 	for (uint32_t g = 0; g < sp.ngroups; g++) {
 		for (uint32_t t = 0; t < p->nsample_types; t++) {
@@ -580,14 +608,28 @@ int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, in
 				goto fail;
 			}
 			rc = -ENOMEM;
-			s.profile = extract(&sp, g, t, time_ns);
-			if (!s.profile || KL_GROW(out->v, out->cap, out->n + 1)) {
+			if (out->views) {
+				s.src = p;
+				s.sel = sp.order + sp.gstart[g];
+				s.nsel = (uint32_t)(sp.gstart[g + 1] - sp.gstart[g]);
+				s.type = t;
+			} else {
+				s.profile = extract(&sp, g, t, time_ns);
+			}
+			if ((!s.profile && !s.src) || KL_GROW(out->v, out->cap, out->n + 1)) {
 				kl_labels_release(&s.labels);
 				kl_profile_free(s.profile);
 				goto out;
 			}
 			out->v[out->n++] = s;
 		}
+	}
+	if (out->views) {
+		/* cast: p stays the caller's until it hands p over with kl_series_set_keep */
+		out->srcs[out->nsrcs++] = (struct kl_series_src){ .p = (struct kl_profile *)p,
+								  .order = sp.order,
+								  .pending = true };
+		sp.order = NULL;
 	}
 	rc = 0;
 out:

@@ -694,22 +694,63 @@ static int sample_ids(struct st_tenant *t, const struct kl_profile *p, struct xl
 	return 0;
 }
 
-int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_t max_series,
-			 struct st_pending *out, struct kl_err *err)
+void store_xcache_release(struct st_xcache *xc)
 {
-	const struct kl_profile *p = v->profile;
+	if (!xc)
+		return;
+	kl_free(xc->ids);
+	memset(xc, 0, sizeof(*xc));
+}
+
+/*
+ * Points x at xc's id maps for p, reset to "not yet" unless xc already
+ * holds p's maps (an earlier series of the same source in this append:
+ * what it interned is still the tenant's). 0 or -ENOMEM.
+ */
+static int xcache_get(struct st_xcache *xc, const struct kl_profile *p, struct xlate *x)
+{
+	size_t nids = (size_t)kl_strtab_count(p->strs) + p->nmappings + p->nfunctions +
+		      p->nlocations + 1;
+
+	if (xc->p != p) {
+		if (nids > xc->cap) {
+			uint32_t *ids = kl_realloc(xc->ids, nids * sizeof(*ids));
+
+			if (!ids)
+				return -ENOMEM;
+			xc->ids = ids;
+			xc->cap = nids;
+		}
+		memset(xc->ids, 0xff, nids * sizeof(uint32_t));
+		xc->p = p;
+	}
+	x->nstr = kl_strtab_count(p->strs);
+	x->str = xc->ids;
+	x->map = x->str + x->nstr;
+	x->fn = x->map + p->nmappings;
+	x->loc = x->fn + p->nfunctions;
+	return 0;
+}
+
+int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_t max_series,
+			 struct st_xcache *xc, struct st_pending *out, struct kl_err *err)
+{
+	/* a view reads type v->type of the samples v->sel of v->src */
+	const struct kl_profile *p = v->profile ? v->profile : v->src;
+	const uint32_t *sel = v->profile ? NULL : v->sel;
+	uint32_t type = v->profile ? 0 : v->type, nin = sel ? v->nsel : p ? p->nsamples : 0;
 	struct xlate x = { 0 };
 	struct samp *sp, *sorttmp;
 	struct kl_line *lbuf;
 	uint32_t *locs, maxlines = 1, maxdepth = 1, i, j, ns = 0, nsp = 0;
-	size_t nids, nsamp;
+	size_t nsamp;
 	void *scratch = NULL;
 	struct st_series *s;
 	bool created, has_ids = false;
 	int rc = -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
-	if (!p || p->nsample_types != 1)
+	if (!p || (v->profile && p->nsample_types != 1) || type >= p->nsample_types)
 		return kl_errf(err, -KL_EUSAGE,
 			       "store: a series profile must have one sample type");
 	rc = store_series_get(t, &v->labels, max_series, &out->series, &created);
@@ -720,37 +761,33 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 		goto out;
 	rc = -ENOMEM;
 	s = t->series[out->series];
-	x.nstr = kl_strtab_count(p->strs);
+	if (xcache_get(xc, p, &x))
+		goto out;
 	for (i = 0; i < p->nlocations; i++)
 		maxlines = KL_MAX(maxlines, p->locations[i].nlines);
-	for (i = 0; i < p->nsamples; i++)
-		maxdepth = KL_MAX(maxdepth, p->samples[i].nlocs);
+	for (i = 0; i < nin; i++)
+		maxdepth = KL_MAX(maxdepth, p->samples[sel ? sel[i] : i].nlocs);
 	/*
 	 * One scratch block for the samples, the radix sort's second buffer,
-	 * the lines of one location and the id maps: this runs under the
-	 * tenant's write lock, once per series profile, and separate
-	 * allocations were a visible share of it (8-byte members first).
+	 * the lines of one location and a stack: this runs under the tenant's
+	 * write lock, once per series profile, and separate allocations were a
+	 * visible share of it (8-byte members first).
 	 */
-	nids = (size_t)x.nstr + p->nmappings + p->nfunctions + p->nlocations + 1;
-	nsamp = (size_t)p->nsamples + 1;
+	nsamp = (size_t)nin + 1;
 	scratch = kl_malloc(2 * nsamp * sizeof(*sp) + maxlines * sizeof(*lbuf) +
-			    (nids + maxdepth) * sizeof(uint32_t));
+			    maxdepth * sizeof(uint32_t));
 	if (!scratch)
 		goto out;
 	sp = scratch;
 	sorttmp = sp + nsamp;
 	lbuf = (struct kl_line *)(sorttmp + nsamp);
-	x.str = (uint32_t *)(lbuf + maxlines);
-	locs = x.str + nids;
-	memset(x.str, 0xff, nids * sizeof(uint32_t));
-	x.map = x.str + x.nstr;
-	x.fn = x.map + p->nmappings;
-	x.loc = x.fn + p->nfunctions;
+	locs = (uint32_t *)(lbuf + maxlines);
 
-	for (i = 0; i < p->nsamples; i++) {
-		const struct kl_sample *sm = &p->samples[i];
+	for (uint32_t k = 0; k < nin; k++) {
+		uint32_t si = sel ? sel[k] : k;
+		const struct kl_sample *sm = &p->samples[si];
 		const uint32_t *sl = kl_sample_locs(p, sm);
-		int64_t val = kl_sample_values(p, i)[0];
+		int64_t val = kl_sample_values(p, si)[type];
 
 		if (!val)
 			continue;
@@ -803,8 +840,8 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 	if (!s->type && !s->unit) {
 		kl_strid a, b, c, d;
 
-		rc = xl_str(t, p, &x, p->sample_types[0].type, &a);
-		rc = rc ? rc : xl_str(t, p, &x, p->sample_types[0].unit, &b);
+		rc = xl_str(t, p, &x, p->sample_types[type].type, &a);
+		rc = rc ? rc : xl_str(t, p, &x, p->sample_types[type].unit, &b);
 		rc = rc ? rc : xl_str(t, p, &x, p->period_type.type, &c);
 		rc = rc ? rc : xl_str(t, p, &x, p->period_type.unit, &d);
 		if (rc)

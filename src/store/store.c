@@ -306,6 +306,7 @@ int kl_store_append(struct kl_store *s, const char *tenant, const struct kl_seri
 	struct st_pending *pend = NULL;
 	struct kl_buf rec = KL_BUF_INIT;
 	struct st_marks marks = { 0 };
+	struct st_xcache xc = { 0 };
 	struct st_tenant *t;
 	uint64_t lsn = 0;
 	size_t i, k = 0;
@@ -331,7 +332,8 @@ int kl_store_append(struct kl_store *s, const char *tenant, const struct kl_seri
 
 	pthread_rwlock_wrlock(&t->lock);
 	for (k = 0; k < n && !rc; k++)
-		rc = store_ingest_profile(t, &v[k], s->o.max_series, &pend[k], err);
+		rc = store_ingest_profile(t, &v[k], s->o.max_series, &xc, &pend[k], err);
+	store_xcache_release(&xc);
 	if (!rc && s->wal) {
 		size_t est = 64 + strlen(tenant);
 

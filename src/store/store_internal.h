@@ -301,9 +301,27 @@ struct st_pending {
 
 void store_pending_release(struct st_pending *p);
 
-/* Interns a series profile of the split into the tenant, producing *out. */
+/*
+ * Id maps of one source profile to a tenant's ids, shared by the series of
+ * one append (all under one hold of the tenant's write lock): series split
+ * from the same profile intern its strings, functions and locations once.
+ */
+struct st_xcache {
+	const struct kl_profile *p;	/* whose maps ids holds; NULL = none */
+	uint32_t *ids;
+	size_t cap;
+};
+
+/* Frees xc's maps; xc is left empty. NULL is fine. */
+void store_xcache_release(struct st_xcache *xc);
+
+/*
+ * Interns a series profile of the split (or a view: kl_series.src) into the
+ * tenant, producing *out. xc: zeroed before the first series of an append,
+ * kept across its series while the tenant's write lock is held.
+ */
 int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_t max_series,
-			 struct st_pending *out, struct kl_err *err);
+			 struct st_xcache *xc, struct st_pending *out, struct kl_err *err);
 
 /* Makes p visible in its series (and aggregates). 0 or -ENOMEM (nothing changed then). */
 int store_publish(struct st_tenant *t, struct st_pending *p);
