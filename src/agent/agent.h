@@ -307,9 +307,17 @@ struct agent_symbolizer *agent_symbolizer_new(void);
 void agent_symbolizer_free(struct agent_symbolizer *s);
 int agent_symbolizer_refresh(struct agent_symbolizer *s);
 int agent_symbolize(struct agent_symbolizer *s, uintptr_t pc, struct agent_sym *out);
+/*
+ * Frees libdwfl's state (MBs once DWARF was read) but keeps the address
+ * cache; the next cache miss re-opens it. Same thread rules as the others;
+ * NULL-tolerant.
+ */
+void agent_symbolizer_idle(struct agent_symbolizer *s);
 
 /* build.c: frees the builder's symbolizer (after the agent stopped). */
 void agent_build_reset(void);
+/* build.c: drops the symbolizer's libdwfl state between build rounds (cache kept). */
+void agent_build_idle(void);
 /* Samples dropped by full stack tables, summed over every drain so far. */
 uint64_t agent_build_dropped(void);
 /* cpu + wall samples seen by the builder so far. */

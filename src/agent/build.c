@@ -44,6 +44,11 @@ void agent_build_reset(void)
 	symbolizer = NULL;
 }
 
+void agent_build_idle(void)
+{
+	agent_symbolizer_idle(symbolizer);
+}
+
 uint64_t agent_build_dropped(void)
 {
 	return atomic_load(&dropped_total);

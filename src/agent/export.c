@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -472,6 +473,19 @@ static int take_locked(int i, struct kl_buf *out)
 	return rc;
 }
 
+/*
+ * After a round of builds: libdwfl's state goes (the symbolizer's cache
+ * stays), and what the builds freed goes back to the system, which glibc
+ * would otherwise keep in the arena, fragmented by the next build's other
+ * sizes. malloc_trim also trims the host's arenas: that costs it at most
+ * a page fault when it grows again.
+ */
+static void after_builds(void)
+{
+	agent_build_idle();
+	malloc_trim(0);
+}
+
 static void build_all(void)
 {
 	pthread_mutex_lock(&ex.build_lock);
@@ -479,6 +493,7 @@ static void build_all(void)
 		if (ex.c->profiles & type_bits[i])
 			take_locked(i, NULL);
 	}
+	after_builds();
 	pthread_mutex_unlock(&ex.build_lock);
 }
 
@@ -490,6 +505,7 @@ int agent_export_take(unsigned type, struct kl_buf *out)
 		return -EINVAL;
 	pthread_mutex_lock(&ex.build_lock);
 	rc = ex.running ? take_locked(i, out) : -KILN_ENOTRUNNING;
+	after_builds();
 	pthread_mutex_unlock(&ex.build_lock);
 	return rc;
 }

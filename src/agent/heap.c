@@ -437,7 +437,7 @@ static __attribute__((noinline)) void heap_unwind_prepare(void)
 	static int64_t last_poll;
 
 	if (!agent_stack_bounds.tried)
-		agent_unwind_thread_init();
+		agent_unwind_thread_init_nolock();
 	if (__libc_single_threaded && _r_debug.r_state == RT_CONSISTENT) {
 		struct timespec ts;
 		int64_t now;

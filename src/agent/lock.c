@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) void lock_record(int64_t ns, void *
 	agent_self.in_agent++;
 	/* known stack bounds spare the unwinder a probe syscall per page (once per thread) */
 	if (__builtin_expect(!agent_stack_bounds.tried, 0))
-		agent_unwind_thread_init();
+		agent_unwind_thread_init_nolock();
 	n = agent_unwind_here(pcs, lock_max_frames, 0);
 	/* drop the agent's frames: start at the call site in the hook's caller */
 	for (i = 0; i < n && pcs[i] != (uintptr_t)ret - 1; i++)

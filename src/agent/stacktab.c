@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stacktab.c - lock-free stack tables written from signal handlers and hooks.
- * A table is three mmap'd arrays: an open-addressing index of 64-bit slots
- * (hash high bits | entry number), an entry array claimed with an atomic
+ * A table is three mmap'd arrays: an open-addressing index of 32-bit slots
+ * (hash high bits | entry number + 1; 4 bytes, as the index is touched all
+ * over even by a few stacks), an entry array claimed with an atomic
  * counter, and a frame arena claimed the same way. A writer fills a fresh
  * entry completely and then publishes it with one CAS on an index slot, so
  * readers never see a half-written entry and nobody ever waits on anybody.
@@ -40,7 +41,7 @@ struct st_entry {
 };
 
 struct st_table {
-	_Atomic uint64_t *index;		/* cap slots: hash32 << 32 | (entry + 1) */
+	_Atomic uint32_t *index;		/* cap slots: tag << ebits | (entry + 1) */
 	struct st_entry *entries;		/* max_stacks */
 	uintptr_t *arena;			/* arena_cap frames */
 	_Atomic uint32_t nentries;		/* claimed entries (may exceed max: full) */
@@ -53,6 +54,7 @@ struct st_table {
 struct agent_profbuf {
 	uint32_t max_stacks, max_frames, nvalues;
 	uint32_t mask;				/* index slots - 1 */
+	uint32_t ebits;				/* low slot bits holding entry + 1 */
 	uint64_t arena_cap;
 	size_t index_len, entries_len, arena_len;	/* byte sizes, page-rounded */
 	_Atomic int active;
@@ -94,7 +96,7 @@ static int st_table_init(struct agent_profbuf *b, struct st_table *t)
 		return -ENOMEM;
 	t->map = p;
 	t->maplen = len;
-	t->index = (_Atomic uint64_t *)p;
+	t->index = (_Atomic uint32_t *)p;
 	t->entries = (struct st_entry *)(p + b->index_len);
 	t->arena = (uintptr_t *)(p + b->index_len + b->entries_len);
 	atomic_init(&t->nentries, 0);
@@ -123,10 +125,13 @@ struct agent_profbuf *agent_profbuf_new(uint32_t max_stacks, uint32_t max_frames
 	b->max_frames = max_frames;
 	b->nvalues = nvalues;
 	b->mask = (uint32_t)(cap - 1);
+	b->ebits = 1;
+	while ((1ull << b->ebits) <= max_stacks)
+		b->ebits++;
 	b->arena_cap = (uint64_t)max_stacks * KL_MIN(max_frames, ST_ARENA_FRAMES);
 	if (b->arena_cap < 4ull * max_frames)
 		b->arena_cap = 4ull * max_frames;
-	b->index_len = st_round_page(cap * sizeof(uint64_t));
+	b->index_len = st_round_page(cap * sizeof(uint32_t));
 	b->entries_len = st_round_page((size_t)max_stacks * sizeof(struct st_entry));
 	b->arena_len = st_round_page(b->arena_cap * sizeof(uintptr_t));
 	atomic_init(&b->active, 0);
@@ -200,18 +205,19 @@ static int st_table_add(struct agent_profbuf *b, struct st_table *t, uint32_t la
 			const uintptr_t *pcs, uint32_t n, const int64_t *values)
 {
 	uint64_t h = st_hash(labelset, pcs, n);
-	uint32_t h32 = (uint32_t)(h >> 32);
+	uint32_t emask = (1u << b->ebits) - 1;
+	uint32_t tag = (uint32_t)(h >> 32) & ~emask;	/* the hash bits the slot keeps */
 	uint32_t mine = UINT32_MAX;	/* our unpublished entry, once claimed */
 
 	for (uint32_t i = (uint32_t)h & b->mask, probes = 0; probes <= b->mask;
 	     i = (i + 1) & b->mask, probes++) {
-		uint64_t s = atomic_load_explicit(&t->index[i], memory_order_acquire);
+		uint32_t s = atomic_load_explicit(&t->index[i], memory_order_acquire);
 
 		for (;;) {
 			if (s != 0) {
-				struct st_entry *e = &t->entries[(uint32_t)s - 1];
+				struct st_entry *e = &t->entries[(s & emask) - 1];
 
-				if ((uint32_t)(s >> 32) == h32 && st_same(t, e, labelset, pcs, n)) {
+				if ((s & ~emask) == tag && st_same(t, e, labelset, pcs, n)) {
 					st_add_values(e, values, b->nvalues);
 					return 0;
 				}
@@ -223,7 +229,7 @@ static int st_table_add(struct agent_profbuf *b, struct st_table *t, uint32_t la
 					return -1;
 			}
 			if (atomic_compare_exchange_strong_explicit(
-				    &t->index[i], &s, (uint64_t)h32 << 32 | (mine + 1),
+				    &t->index[i], &s, tag | (mine + 1),
 				    memory_order_release, memory_order_acquire))
 				return 0;
 			/* lost the race: s now holds the winner, look at it */
@@ -298,12 +304,12 @@ uint64_t agent_profbuf_drain(struct agent_profbuf *b, agent_stack_fn fn, void *c
 	}
 	if (fn && atomic_load(&t->nentries) > 0) {
 		for (uint32_t i = 0; i <= b->mask; i++) {
-			uint64_t s = atomic_load_explicit(&t->index[i], memory_order_acquire);
+			uint32_t s = atomic_load_explicit(&t->index[i], memory_order_acquire);
 			struct st_entry *e;
 
 			if (!s)
 				continue;
-			e = &t->entries[(uint32_t)s - 1];
+			e = &t->entries[(s & ((1u << b->ebits) - 1)) - 1];
 			for (uint32_t v = 0; v < b->nvalues; v++)
 				vals[v] = atomic_load_explicit(&e->values[v], memory_order_relaxed);
 			fn(ctx, e->labelset, t->arena + e->frame_off, e->nframes, vals);

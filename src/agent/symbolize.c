@@ -4,18 +4,21 @@
  * inline frames, with elfutils' libdwfl over /proc/self/maps. Function
  * names come from the symbol tables (.symtab, so static functions too, or
  * .dynsym), are demangled with __cxa_demangle, and inline frames come from
- * the DWARF scopes around the address. Results are cached by address; the
- * module list is re-read when /proc/self/maps changes (dlopen, dlclose).
+ * the DWARF scopes around the address (not read from big separate debug
+ * files: MAX_SEPARATE_DEBUG). Results are cached by address; the module
+ * list is re-read when the code mapped from files changes (dlopen, dlclose).
  * Runs on agent threads only (the exporter, the pull endpoint).
  */
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <dwarf.h>
+#include <gelf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/base.h"
@@ -28,6 +31,14 @@
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
 #define MAX_CACHE 262144	/* addresses remembered before the cache restarts */
+/*
+ * DWARF in a separate debug file bigger than this is not read: libdw
+ * decompresses all of a file's debug sections at once (glibc's: ~12 MB of
+ * heap), which alone was a third of what the agent added to a program.
+ * Such modules keep their symbol table (static functions are named too)
+ * but get no inline frames or lines.
+ */
+#define MAX_SEPARATE_DEBUG (1u << 20)
 
 struct frame {
 	kl_strid function, system_name, file;
@@ -51,6 +62,7 @@ struct map {
 	kl_strid path, build_id;
 	bool has_lines;
 	bool cus_built;
+	int8_t dwarf;		/* 0: not decided, 1: read the DWARF, -1: symbols only */
 	struct cu_range *cus;	/* sorted by lo */
 	size_t ncus;
 };
@@ -98,30 +110,67 @@ static uint64_t maps_hash(void)
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
 		kl_buf_add(&b, chunk, (size_t)n);
 	close(fd);
-	if (!kl_buf_error(&b) && b.len)
-		h = kl_hash(b.data, b.len) | 1;
+	if (kl_buf_error(&b) || !b.len)
+		goto out;
+	/*
+	 * Only the lines of executable code from files (what dlopen and
+	 * dlclose change): anonymous ones change all the time (malloc arenas
+	 * growing, thread stacks), and so do the files libdwfl itself maps to
+	 * read (not executable); rebuilding for them emptied the cache and
+	 * re-read the debug info at every build.
+	 */
+	for (size_t at = 0; at < b.len;) {
+		const char *line = b.data + at, *nl = memchr(line, '\n', b.len - at);
+		size_t len = nl ? (size_t)(nl - line) + 1 : b.len - at;
+		const char *perms = memchr(line, ' ', len);
+
+		if (perms && (size_t)(perms - line) + 4 < len && perms[3] == 'x' &&
+		    memchr(line, '/', len))
+			h = kl_hash_u64(h ^ kl_hash(line, len));
+		at += len;
+	}
+	h |= 1;
+out:
 	kl_buf_release(&b);
 	return h;
 }
 
-int agent_symbolizer_refresh(struct agent_symbolizer *s)
+/* libdwfl's view of the modules now mapped; 0 or -ENOMEM. */
+static int dwfl_open(struct agent_symbolizer *s)
 {
-	uint64_t h = maps_hash();
-
-	if (s->dwfl && h == s->maps_hash)
-		return 0;
-	if (s->dwfl)
-		dwfl_end(s->dwfl);
-	cache_clear(s);
-	s->maps_hash = h;
 	s->dwfl = dwfl_begin(&callbacks);
-	if (!s->dwfl || !s->strs)
+	if (!s->dwfl)
 		return -ENOMEM;
 	dwfl_report_begin(s->dwfl);
 	/* errors (an unreadable file) leave those modules out: their frames become module+0x... */
 	dwfl_linux_proc_report(s->dwfl, getpid());
 	dwfl_report_end(s->dwfl, NULL, NULL);
 	return 0;
+}
+
+int agent_symbolizer_refresh(struct agent_symbolizer *s)
+{
+	uint64_t h = maps_hash();
+
+	if (s->maps_hash && h == s->maps_hash)
+		return 0;
+	if (s->dwfl)
+		dwfl_end(s->dwfl);
+	s->dwfl = NULL;
+	cache_clear(s);
+	s->maps_hash = h;
+	if (!s->strs)
+		return -ENOMEM;
+	return dwfl_open(s);
+}
+
+void agent_symbolizer_idle(struct agent_symbolizer *s)
+{
+	if (!s || !s->dwfl)
+		return;
+	/* the address cache stays; the next miss opens libdwfl again (dwfl_open) */
+	dwfl_end(s->dwfl);
+	s->dwfl = NULL;
 }
 
 struct agent_symbolizer *agent_symbolizer_new(void)
@@ -175,6 +224,13 @@ static int32_t map_of(struct agent_symbolizer *s, Dwfl_Module *mod)
 	name = dwfl_module_info(mod, &userdata, &start, &end, NULL, NULL, &mainfile, NULL);
 	if (*userdata)
 		return (int32_t)(uintptr_t)*userdata - 1;
+	/* known from before agent_symbolizer_idle: same mapping, same file (maps_hash) */
+	for (size_t i = 0; i < s->nmaps; i++) {
+		if (s->maps[i].start == start && s->maps[i].limit == end) {
+			*userdata = (void *)(uintptr_t)(i + 1);
+			return (int32_t)i;
+		}
+	}
 	if (KL_GROW(s->maps, s->maps_cap, s->nmaps + 1))
 		return -1;
 	m = &s->maps[s->nmaps];
@@ -321,6 +377,49 @@ static int push_frame(struct agent_symbolizer *s, const char *name, const char *
 	return 0;
 }
 
+/* Whether mod's own file has DWARF (section .debug_info). */
+static bool has_own_dwarf(Dwfl_Module *mod)
+{
+	Dwarf_Addr bias;
+	Elf *elf = dwfl_module_getelf(mod, &bias);
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+		return false;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+
+		if (gelf_getshdr(scn, &sh) && (name = elf_strptr(elf, shstrndx, sh.sh_name)) &&
+		    !strcmp(name, ".debug_info"))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether pc's DWARF is worth reading: the module's own, or a separate
+ * debug file of at most MAX_SEPARATE_DEBUG bytes. Decided once per module
+ * (after dwfl_module_addrinfo, which has looked for the debug file).
+ */
+static bool use_dwarf(struct agent_symbolizer *s, int32_t map, Dwfl_Module *mod)
+{
+	const char *debugfile = NULL;
+	struct stat st;
+	int8_t ok;
+
+	if (map < 0)
+		return true;
+	if (s->maps[map].dwarf)
+		return s->maps[map].dwarf > 0;
+	dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, &debugfile);
+	ok = (has_own_dwarf(mod) || !debugfile || stat(debugfile, &st) ||
+	      st.st_size <= MAX_SEPARATE_DEBUG) ? 1 : -1;
+	s->maps[map].dwarf = ok;
+	return ok > 0;
+}
+
 /*
  * The frames at pc inside mod, innermost first: for every inlined
  * subroutine around pc its name, at the line the one inside it was called
@@ -339,10 +438,15 @@ static int resolve(struct agent_symbolizer *s, Dwfl_Module *mod, int32_t map, ui
 	bool outer_done = false;
 
 	symname = dwfl_module_addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
-	cu = dwfl_module_addrdie(mod, pc, &bias);
-	if (!cu)
-		cu = cu_fallback(s, map, mod, pc, &cu_mem, &bias);
-	dl = dwfl_module_getsrc(mod, pc);
+	if (!use_dwarf(s, map, mod)) {
+		cu = NULL;
+		dl = NULL;
+	} else {
+		cu = dwfl_module_addrdie(mod, pc, &bias);
+		if (!cu)
+			cu = cu_fallback(s, map, mod, pc, &cu_mem, &bias);
+		dl = dwfl_module_getsrc(mod, pc);
+	}
 	if (dl) {
 		file = dwfl_lineinfo(dl, NULL, &lineno, NULL, NULL, NULL);
 	} else if (cu) {
@@ -430,7 +534,9 @@ int agent_symbolize(struct agent_symbolizer *s, uintptr_t pc, struct agent_sym *
 	e->pc = pc;
 	e->frame_start = (uint32_t)s->nframes;
 	e->map = -1;
-	mod = s->dwfl ? dwfl_addrmodule(s->dwfl, pc) : NULL;
+	if (!s->dwfl && dwfl_open(s))
+		return -ENOMEM;
+	mod = dwfl_addrmodule(s->dwfl, pc);
 	if (mod) {
 		e->map = map_of(s, mod);
 		rc = resolve(s, mod, e->map, pc);

@@ -60,6 +60,13 @@ struct agent_stack {
 extern __thread struct agent_stack agent_stack_bounds AGENT_TLS;
 
 /*
+ * Fills agent_stack_bounds without locks or allocation (main thread only;
+ * other threads stay unknown): for the malloc and lock hooks, where
+ * agent_unwind_thread_init could deadlock. Not signal-safe.
+ */
+void agent_unwind_thread_init_nolock(void);
+
+/*
  * Records the calling thread's stack bounds (pthread_getattr_np, which may
  * allocate and, on the main thread, read /proc/self/maps: raise in_agent
  * around it in hooks). Not signal-safe.

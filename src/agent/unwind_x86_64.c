@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -62,6 +63,35 @@ void agent_unwind_thread_init(void)
 		agent_stack_bounds.hi = (uintptr_t)addr + size;
 	}
 	pthread_attr_destroy(&a);
+}
+
+/*
+ * The same from inside a malloc or lock hook, where pthread_getattr_np is
+ * unsafe: it takes the thread's own descriptor lock and, on the main
+ * thread, allocates (fopen of /proc/self/maps), so a host that calls it
+ * and lands in a sampled malloc under that lock would deadlock against
+ * itself. Here only the main thread gets bounds, from __libc_stack_end (the
+ * top of the initial stack; reads never go below the sampled SP's page);
+ * other threads keep the probe unless the sampler registered them.
+ */
+extern void *__libc_stack_end;
+
+void agent_unwind_thread_init_nolock(void)
+{
+	struct rlimit rl;
+	uintptr_t hi = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+	uintptr_t size = 8u << 20;
+
+	agent_stack_bounds.tried = true;
+	if (getpid() != (pid_t)syscall(SYS_gettid) || !__libc_stack_end)
+		return;
+
+	/* the stack can grow to its rlimit below the top; an SP outside (a fiber) probes */
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < hi)
+		size = (uintptr_t)rl.rlim_cur;
+	agent_stack_bounds.hi = hi;
+	agent_stack_bounds.lo = hi > size ? hi - size : 4096;
 }
 
 /* ---- memory reads ------------------------------------------------------------- */
