@@ -59,6 +59,18 @@ within() {
 	fi
 }
 
+# within_slack WHAT GOT WANT PCT SLACK: like within, with at least SLACK of
+# absolute tolerance (for small totals measured around preemptible calls)
+within_slack() {
+	if awk -v g="$2" -v w="$3" -v p="$4" -v s="$5" \
+		'BEGIN { d = g - w; if (d < 0) d = -d; t = w * p / 100; if (t < s) t = s;
+			 exit !(d <= t) }'; then
+		pass
+	else
+		fail "$1: got $2, want $3 +-$4% (at least +-$5)"
+	fi
+}
+
 # agent_prog NAME: the path of test program NAME (tests/agent/NAME.c or .cc),
 # built by CMake into $KILN_BUILD/tests/agent, else compiled into $TMP here
 # (unsanitized, as the agent's hosts always are). Fails without a compiler.

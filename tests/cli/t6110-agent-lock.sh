@@ -3,8 +3,9 @@
 # t6110: lock contention profiling under LD_PRELOAD=libkiln.so. prog_lock's
 # threads time their own pthread_mutex_lock / timedlock / rwlock calls; the
 # agent's lock profile (contentions/count, delay/nanoseconds) must report
-# that wait within 20% in total and per waiting function within 30%, with a
-# contention count between 1 and the number of calls. A program that never
+# that wait within 20% in total and per waiting function within 30% (at least
+# 25 ms: see below), with a contention count between 1 and the number of
+# calls. A program that never
 # contends gets an empty lock profile. go tool pprof -raw reads both.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_pprof_lib.sh"
@@ -25,9 +26,12 @@ pprof_sums "$TMP/lock.pb.gz" 1 $funcs >"$TMP/count"
 t="$TMP/lock.pb.gz.truth"
 want_total=$(value "$t" wait total)
 calls=$(awk '$1 == "wait" && $2 == "total" { print $4 }' "$t")
-within "delay, total" "$(value "$TMP/delay" total)" "$want_total" 20
+# prog_lock's clock reads bracket each call, the agent's only the wait: a
+# thread preempted in between (two sanitizer tests share the 2 cores) adds
+# time the agent rightly does not see, so small totals get 25 ms of slack
+within_slack "delay, total" "$(value "$TMP/delay" total)" "$want_total" 20 25000000
 for f in $funcs; do
-	within "delay of $f" "$(value "$TMP/delay" $f)" "$(value "$t" wait $f)" 30
+	within_slack "delay of $f" "$(value "$TMP/delay" $f)" "$(value "$t" wait $f)" 30 25000000
 done
 n=$(value "$TMP/count" total)
 if [ "${n:-0}" -ge 1 ] && [ "$n" -le "$calls" ]; then pass; else
