@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "formats/formats.h"
+#include "server/ingest.h"
 
 enum mode { MODE_INGEST, MODE_MULTIPART, MODE_PUSH };
 static const char *const mode_names[] = { "ingest", "multipart", "push" };
@@ -573,56 +574,24 @@ static void url_escape(const char *s, char *out, size_t cap)
 	out[j] = 0;
 }
 
-static void pb_varint(struct kl_buf *b, uint64_t v)
-{
-	uint8_t tmp[10];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	kl_buf_add(b, tmp, n);
-}
-
-static void pb_bytes(struct kl_buf *b, unsigned field, const void *data, size_t len)
-{
-	pb_varint(b, (uint64_t)field << 3 | 2);
-	pb_varint(b, len);
-	kl_buf_add(b, data, len);
-}
-
-static void pb_label(struct kl_buf *b, const char *name, const char *value)
-{
-	struct kl_buf l = KL_BUF_INIT;
-
-	pb_bytes(&l, 1, name, strlen(name));
-	pb_bytes(&l, 2, value, strlen(value));
-	pb_bytes(b, 1, l.data, l.len);
-	kl_buf_release(&l);
-}
-
 /* PushRequest{series: [{labels, samples: [{raw_profile}]}]} for one series. */
 static void push_body(const struct opts *o, const struct variant *x, unsigned svc, unsigned ls,
 		      struct kl_buf *out)
 {
-	struct kl_buf s = KL_BUF_INIT, smp = KL_BUF_INIT;
+	struct kl_labels labels = { 0 };
 	char v[128];
 
 	if (x->pname)
-		pb_label(&s, "__name__", x->pname);
+		kl_labels_set(&labels, "__name__", x->pname, strlen(x->pname));
 	snprintf(v, sizeof(v), "%s-%u", o->prefix, svc);
-	pb_label(&s, "service_name", v);
+	kl_labels_set(&labels, "service_name", v, strlen(v));
 	snprintf(v, sizeof(v), "r%u", ls % 4);
-	pb_label(&s, "region", v);
+	kl_labels_set(&labels, "region", v, strlen(v));
 	snprintf(v, sizeof(v), "pod-%u", ls);
-	pb_label(&s, "pod", v);
-	pb_bytes(&smp, 1, x->gz.data, x->gz.len);
-	pb_bytes(&s, 2, smp.data, smp.len);
+	kl_labels_set(&labels, "pod", v, strlen(v));
 	out->len = 0;
-	pb_bytes(out, 1, s.data, s.len);
-	kl_buf_release(&s);
-	kl_buf_release(&smp);
+	kl_push_encode(&labels, x->gz.data, x->gz.len, out);
+	kl_labels_release(&labels);
 }
 
 /* ---- the send loop ---------------------------------------------------------------------- */
