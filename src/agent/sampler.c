@@ -68,13 +68,27 @@ static _Atomic int smp_host_cur;
 /*
  * At most one wall and one snapshot signal in flight per thread (by tid,
  * folded): a thread that blocks our signal would otherwise collect a queue
- * of real-time signals, charged to the user's RLIMIT_SIGPENDING.
+ * of real-time signals, charged to the user's RLIMIT_SIGPENDING. A mark is
+ * 0 (none in flight) or the coarse time it was sent (smp_stamp): a standard
+ * signal (SIGPROF) pending twice is delivered once, so a mark may outlive
+ * its signal, and SMP_STALE later it is taken as lost (smp_send). Real-time
+ * signals queue: theirs are never lost, and never sent twice.
  */
 #define SMP_PENDING_SLOTS 65536
-#define SMP_PENDING_WALL 1u
-#define SMP_PENDING_SNAP 2u
-static _Atomic uint8_t smp_pending[SMP_PENDING_SLOTS];
+#define SMP_STALE 4	/* in stamps of 2^28 ns: 0.4-0.54 s */
+static _Atomic uint8_t smp_pending[2][SMP_PENDING_SLOTS];	/* [wall, snapshot] */
 static __thread pid_t smp_tid AGENT_TLS;	/* cached gettid, 0 = unknown */
+
+static _Atomic uint8_t *smp_mark(pid_t tid, unsigned kind)
+{
+	return &smp_pending[kind == SMP_KIND_WALL ? 0 : 1][(uint32_t)tid % SMP_PENDING_SLOTS];
+}
+
+static void smp_pending_clear(pid_t tid)
+{
+	atomic_store(smp_mark(tid, SMP_KIND_WALL), 0);
+	atomic_store(smp_mark(tid, SMP_KIND_THREADS), 0);
+}
 
 /* threads snapshot */
 static struct agent_profbuf *smp_thr_buf;
@@ -177,7 +191,7 @@ static int reg_put(pid_t tid, int timer)
 		reg_used++;
 	reg[i] = (struct smp_thread){tid, timer, ++reg_gen};
 	reg_n++;
-	atomic_store(&smp_pending[(uint32_t)tid % SMP_PENDING_SLOTS], 0);
+	smp_pending_clear(tid);
 	return 0;
 }
 
@@ -189,7 +203,7 @@ static void smp_timer_delete(int timer)
 
 static void reg_del(size_t i)
 {
-	atomic_store(&smp_pending[(uint32_t)reg[i].tid % SMP_PENDING_SLOTS], 0);
+	smp_pending_clear(reg[i].tid);
 	smp_timer_delete(reg[i].timer);
 	reg[i].tid = -1;
 	reg[i].timer = -1;
@@ -352,7 +366,13 @@ static void smp_sample(unsigned kind, uint32_t payload, const siginfo_t *si, voi
 	int64_t v[2];
 	int n;
 
-	if (kind == SMP_KIND_THREADS && payload != atomic_load(&smp_snap_gen))
+	/*
+	 * Any snapshot's signal counts while a snapshot is being taken: one
+	 * that missed the last snapshot's deadline is still queued (one per
+	 * thread at most), and the current snapshot expects it instead of
+	 * sending another (agent_threads_snapshot).
+	 */
+	if (kind == SMP_KIND_THREADS && atomic_load(&smp_snap_gen) == 0)
 		return;
 	if (agent_self.in_agent > 0) {
 		/* the agent's own threads (exporter) and hooks: not the host's work */
@@ -399,16 +419,18 @@ static void smp_handler(int sig, siginfo_t *si, void *uc)
 	}
 	atomic_fetch_add(&smp_inflight, 1);
 	kind = (uint32_t)tag >> 28;
-	if (kind == SMP_KIND_WALL || kind == SMP_KIND_THREADS) {
-		uint8_t bit = kind == SMP_KIND_WALL ? SMP_PENDING_WALL : SMP_PENDING_SNAP;
-
-		if (!smp_tid)
-			smp_tid = (pid_t)syscall(SYS_gettid);
-		atomic_fetch_and(&smp_pending[(uint32_t)smp_tid % SMP_PENDING_SLOTS],
-				 (uint8_t)~bit);
-	}
 	if (atomic_load(&smp_running))
 		smp_sample(kind, (uint32_t)tag & SMP_PAYLOAD_MASK, si, uc);
+	/*
+	 * Only now may the next signal be sent: a snapshot that finds this
+	 * one pending counts on it to answer (smp_sample), so it must not
+	 * also send a second one, answered twice.
+	 */
+	if (kind == SMP_KIND_WALL || kind == SMP_KIND_THREADS) {
+		if (!smp_tid)
+			smp_tid = (pid_t)syscall(SYS_gettid);
+		atomic_store(smp_mark(smp_tid, kind), 0);
+	}
 	atomic_fetch_sub(&smp_inflight, 1);
 	errno = saved;
 }
@@ -605,15 +627,29 @@ static int64_t smp_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The coarse time for pending marks: 1..255, 2^28 ns a step, wrapping. */
+static uint8_t smp_stamp(void)
+{
+	return (uint8_t)(1 + (uint64_t)smp_now() / ((uint64_t)1 << 28) % 255);
+}
+
+/*
+ * 0 sent, 1 the last one of KIND is still pending (not sent), -1 failed.
+ * Async-signal-safe (a snapshot may be taken from anywhere the host calls).
+ */
 static int smp_send(pid_t tid, unsigned kind, uint32_t payload)
 {
-	uint8_t bit = kind == SMP_KIND_WALL ? SMP_PENDING_WALL : SMP_PENDING_SNAP;
-	_Atomic uint8_t *pend = &smp_pending[(uint32_t)tid % SMP_PENDING_SLOTS];
+	_Atomic uint8_t *pend = smp_mark(tid, kind);
+	uint8_t now = smp_stamp(), mark = 0;
 	siginfo_t si;
 	int rc;
 
-	if (atomic_fetch_or(pend, bit) & bit)
-		return -1;	/* the last one was not handled yet */
+	if (!atomic_compare_exchange_strong(pend, &mark, now)) {
+		/* in flight, unless a standard signal's mark is stale: merged away */
+		if (smp_sig >= SIGRTMIN || (uint8_t)((now - mark + 255) % 255) < SMP_STALE ||
+		    !atomic_compare_exchange_strong(pend, &mark, now))
+			return 1;
+	}
 	memset(&si, 0, sizeof(si));
 	si.si_signo = smp_sig;
 	si.si_code = SI_QUEUE;
@@ -623,7 +659,7 @@ static int smp_send(pid_t tid, unsigned kind, uint32_t payload)
 						     (payload & SMP_PAYLOAD_MASK));
 	rc = (int)syscall(SYS_rt_tgsigqueueinfo, smp_pid, tid, smp_sig, &si);
 	if (rc != 0)
-		atomic_fetch_and(pend, (uint8_t)~bit);
+		atomic_store(pend, 0);
 	return rc;
 }
 
@@ -932,8 +968,9 @@ int agent_threads_snapshot(agent_stack_fn fn, void *ctx)
 	gen = (++smp_snap_next & SMP_PAYLOAD_MASK) ? smp_snap_next & SMP_PAYLOAD_MASK : 1;
 	atomic_store(&smp_snap_acks, 0);
 	atomic_store(&smp_snap_gen, gen);
+	/* a signal still pending from an earlier snapshot answers this one */
 	for (size_t i = 0; i < n; i++)
-		if (smp_send(tids[i], SMP_KIND_THREADS, gen) == 0)
+		if (smp_send(tids[i], SMP_KIND_THREADS, gen) >= 0)
 			sent++;
 	deadline = smp_now() + SMP_SNAPSHOT_WAIT_NS;
 	while (atomic_load(&smp_snap_acks) < sent && smp_now() < deadline) {
