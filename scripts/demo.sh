@@ -13,6 +13,26 @@
 # (requests/s per instance, 8), RIDESHARE_PERIOD_S (60), KILN_UPLOAD_INTERVAL
 # (5s).
 set -u
+
+# Ctrl-C reaches every process of the terminal's foreground group, the
+# short-lived ones the script forks for $(...) included: bash 5.2 may then run
+# the INT trap inside such a child while it parses, fail there ("unexpected
+# EOF while looking for matching `)'"), and the script goes on. So the work
+# runs in a session of its own (no terminal, no terminal signals; setsid keeps
+# the pid of a background job, which is never a group leader), and this front
+# process only turns Ctrl-C, SIGTERM and a hang-up into a SIGTERM to it.
+if [ "${1:-}" != --worker ]; then
+	setsid bash "${BASH_SOURCE[0]}" --worker &
+	worker=$!
+	trap 'kill -TERM "$worker" 2>/dev/null' INT TERM HUP
+	while :; do
+		wait "$worker"
+		rc=$?
+		# a trapped signal ends the wait early: wait again for the real end
+		kill -0 "$worker" 2>/dev/null || exit "$rc"
+	done
+fi
+
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${KILN_BUILD:-$SRC/build}
 KILN_BIN=${KILN:-$BUILD/bin/kiln}
@@ -76,7 +96,7 @@ stop_pids() {
 # server), then the server (it syncs its store); runs once, at exit
 FAILED=""
 cleanup() {
-	trap '' INT TERM
+	trap '' INT TERM HUP
 	[ -n "$LOADGEN_PID" ] && stop_pids "$LOADGEN_PID"
 	# shellcheck disable=SC2086
 	[ -n "$RS_PIDS" ] && stop_pids $RS_PIDS
@@ -90,12 +110,10 @@ cleanup() {
 	rm -rf "$LOGS"
 	say "stopped"
 }
-# Ctrl-C or SIGTERM: a normal end; the EXIT trap stops everything
-trap 'exit 0' INT TERM
+# SIGTERM (Ctrl-C, by way of the front process): a normal end; the EXIT trap
+# stops everything
+trap 'exit 0' INT TERM HUP
 trap cleanup EXIT
-# Each child runs in a session of its own (setsid, which keeps the pid when
-# not a group leader, as a background job never is): Ctrl-C reaches this
-# script only, which then stops the children in the order above.
 
 # wait_file FILE PID SECONDS: 0 once FILE is not empty, 1 if PID dies or time runs out
 wait_file() {
@@ -111,7 +129,7 @@ wait_file() {
 # start_server ADDRESS: 0 once the server accepts connections
 start_server() {
 	rm -f "$LOGS/server.port"
-	setsid "$KILN_BIN" server --listen "$1" --data-dir "$DATA" --port-file "$LOGS/server.port" \
+	"$KILN_BIN" server --listen "$1" --data-dir "$DATA" --port-file "$LOGS/server.port" \
 		2>>"$LOGS/server.log" &
 	SERVER_PID=$!
 	if wait_file "$LOGS/server.port" "$SERVER_PID" 30; then
@@ -149,7 +167,7 @@ export KILN_SERVER_ADDRESS=$URL
 
 TARGETS=""
 for r in $REGIONS; do
-	KILN_TAGS="region=$r" setsid "$RIDESHARE" --port 0 --port-file "$LOGS/$r.port" \
+	KILN_TAGS="region=$r" "$RIDESHARE" --port 0 --port-file "$LOGS/$r.port" \
 		2>"$LOGS/$r.log" &
 	pid=$!
 	RS_PIDS="$RS_PIDS $pid"
@@ -165,7 +183,7 @@ done
 loadgen_args=(--rate "$RATE")
 [ "$DURATION" -gt 0 ] && loadgen_args+=(--duration "$DURATION")
 # shellcheck disable=SC2086
-setsid "$LOADGEN" "${loadgen_args[@]}" $TARGETS >"$LOGS/loadgen.log" 2>&1 &
+"$LOADGEN" "${loadgen_args[@]}" $TARGETS >"$LOGS/loadgen.log" 2>&1 &
 LOADGEN_PID=$!
 START=$SECONDS
 say "kiln server pid $SERVER_PID, rideshare pids$RS_PIDS, loadgen pid $LOADGEN_PID"
