@@ -36,7 +36,6 @@ volatile int unwind_chain_ready, unwind_chain_stop;
 #define MAXF 600
 static uintptr_t cfi_pcs[MAXF], fp_pcs[MAXF], sig_pcs[64];
 static int cfi_n, fp_n, sig_n, want_max;
-static pthread_t target;
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
@@ -47,35 +46,12 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	unwind_chain_stop = 1;
 }
 
-static void *kicker(void *arg)
-{
-	while (!unwind_chain_ready)
-		sched_yield();
-	pthread_kill(target, SIGUSR2);
-	return NULL;
-}
-
-/* Runs fn(x) on this thread and interrupts it in its leaf with SIGUSR2. */
+/* Runs fn(1), or deep(depth, 1), and unwinds it in its leaf (max frames) from on_signal. */
 static void run_interrupted(int (*fn)(int), int (*deep)(int, int), int depth, int max)
 {
-	struct sigaction sa = {0};
-	pthread_t k;
-
-	sa.sa_sigaction = on_signal;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
-	unwind_chain_stop = 0;
-	unwind_chain_ready = 0;
 	want_max = max;
 	cfi_n = fp_n = 0;
-	target = pthread_self();
-	assert_int_equal(pthread_create(&k, NULL, kicker, NULL), 0);
-	if (deep)
-		deep(depth, 1);
-	else
-		fn(1);
-	pthread_join(k, NULL);
+	assert_int_equal(unwind_chain_interrupt(on_signal, fn, deep, depth), 0);
 }
 
 static const char *sym(uintptr_t pc)

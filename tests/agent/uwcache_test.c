@@ -36,7 +36,6 @@ volatile int unwind_chain_ready, unwind_chain_stop;
 static uintptr_t sig_pcs[3][MAXF], here_pcs[2][MAXF];
 static int sig_n[3], here_n[2], want_max;
 static uint64_t hits_delta, fills_delta;
-static pthread_t target;
 
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
@@ -56,33 +55,10 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	unwind_chain_stop = 1;
 }
 
-static void *kicker(void *arg)
-{
-	while (!unwind_chain_ready)
-		sched_yield();
-	pthread_kill(target, SIGUSR2);
-	return NULL;
-}
-
 static void run_interrupted(int (*fn)(int), int (*deep)(int, int), int depth, int max)
 {
-	struct sigaction sa = {0};
-	pthread_t k;
-
-	sa.sa_sigaction = on_signal;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
-	unwind_chain_stop = 0;
-	unwind_chain_ready = 0;
 	want_max = max;
-	target = pthread_self();
-	assert_int_equal(pthread_create(&k, NULL, kicker, NULL), 0);
-	if (deep)
-		deep(depth, 1);
-	else
-		fn(1);
-	pthread_join(k, NULL);
+	assert_int_equal(unwind_chain_interrupt(on_signal, fn, deep, depth), 0);
 }
 
 static void assert_same(const uintptr_t *a, int na, const uintptr_t *b, int nb)

@@ -221,14 +221,7 @@ static struct kl_tree *tree_of(const struct kl_profile *p)
 
 static struct kl_profile *read_ok(const char *json, const struct kl_read_limits *lim)
 {
-	struct kl_profile *p = NULL;
-	struct kl_err err = { "" };
-	int rc = kl_flamebearer_read((const uint8_t *)json, strlen(json), lim, &p, &err);
-
-	if (rc)
-		fail_msg("read failed: %s", err.msg);
-	assert_non_null(p);
-	return p;
+	return test_read_text(kl_flamebearer_read, json, lim);
 }
 
 static void test_read_spec(void **state)
@@ -314,15 +307,7 @@ static void test_round_trip(void **state)
 
 static void expect_bad(const char *json, int code, const char *msg_part)
 {
-	struct kl_profile *p = (struct kl_profile *)1;
-	struct kl_err err = { "" };
-	int rc = kl_flamebearer_read((const uint8_t *)json, strlen(json), NULL, &p, &err);
-
-	if (rc != code || !strstr(err.msg, msg_part))
-		fail_msg("input %s: rc %d (want %d), message \"%s\" (want \"%s\")", json, rc, code,
-			 err.msg, msg_part);
-	assert_null(p);
-	assert_non_null(strstr(err.msg, "flamebearer: "));
+	test_read_bad(kl_flamebearer_read, "flamebearer: ", json, code, msg_part);
 }
 
 #define FB(levels) "{\"flamebearer\":{\"names\":[\"total\",\"a\",\"b\"],\"levels\":" levels "}}"

@@ -15,17 +15,11 @@
 #include <cmocka.h>
 
 #include "formats/formats.h"
+#include "testlib.h"
 
 static struct kl_profile *read_ok(const char *text, const struct kl_read_limits *lim)
 {
-	struct kl_profile *p = NULL;
-	struct kl_err err = { "" };
-	int rc = kl_folded_read((const uint8_t *)text, strlen(text), lim, &p, &err);
-
-	if (rc)
-		fail_msg("kl_folded_read failed: %s", err.msg);
-	assert_non_null(p);
-	return p;
+	return test_read_text(kl_folded_read, text, lim);
 }
 
 /* Name of the frame at position i (leaf first) of sample s. */

@@ -109,17 +109,25 @@ static void expect_profile_type(const struct kl_series_set *s, const char *pt)
 		fail_msg("no series %s", pt);
 }
 
-static void ingest_fixture(const char *rel, const char *query, struct kl_series_set *s)
+/* Ingests body (content type ctype, NULL: none) under the /ingest query into s; must succeed. */
+static void ingest_body(const char *query, const char *ctype, const void *body, size_t len,
+			struct kl_series_set *s)
 {
 	struct kl_ingest_params pa;
 	struct kl_http_err err = { 0 };
+
+	assert_int_equal(params_from(query, &pa, &err), 0);
+	if (kl_ingest_request(&pa, ctype, body, len, NULL, s, &err))
+		fail_msg("%s: %s", query, err.e.msg);
+	kl_ingest_params_release(&pa);
+}
+
+static void ingest_fixture(const char *rel, const char *query, struct kl_series_set *s)
+{
 	size_t len;
 	uint8_t *data = test_read_fixture(rel, &len);
 
-	assert_int_equal(params_from(query, &pa, &err), 0);
-	if (kl_ingest_request(&pa, NULL, data, len, NULL, s, &err))
-		fail_msg("%s: %s", rel, err.e.msg);
-	kl_ingest_params_release(&pa);
+	ingest_body(query, NULL, data, len, s);
 	free(data);
 }
 
@@ -341,17 +349,13 @@ static void test_multipart_parser(void **state)
 static void test_folded_scaling(void **state)
 {
 	static const char folded[] = "main;foo;bar 3\nmain;foo 2\r\nno-count-line\n\nmain;a b 5\n";
-	struct kl_ingest_params pa;
-	struct kl_http_err err = { 0 };
 	struct kl_series_set s = { 0 };
 	const struct kl_profile *p;
 
 	(void)state;
 	/* cpu at 100 Hz: one sample = 10 ms */
-	assert_int_equal(params_from("name=svc.cpu%7Bhost%3Dh%7D&from=1700000000&until=1700000010"
-				     "&sampleRate=100&spyName=pyspy", &pa, &err), 0);
-	assert_int_equal(kl_ingest_request(&pa, "text/plain", (const uint8_t *)folded,
-					   strlen(folded), NULL, &s, &err), 0);
+	ingest_body("name=svc.cpu%7Bhost%3Dh%7D&from=1700000000&until=1700000010&sampleRate=100"
+		    "&spyName=pyspy", "text/plain", folded, strlen(folded), &s);
 	assert_int_equal(s.n, 1);
 	p = s.v[0].profile;
 	assert_string_equal(kl_labels_get(&s.v[0].labels, "__profile_type__"),
@@ -365,50 +369,36 @@ static void test_folded_scaling(void **state)
 	assert_true(p->time_nanos == INT64_C(1700000000000000000));
 	assert_true(p->duration_nanos == INT64_C(10000000000));
 	kl_series_set_release(&s);
-	kl_ingest_params_release(&pa);
 
 	/* 0 Hz: raw sample counts */
-	assert_int_equal(params_from("name=svc&sampleRate=0&format=folded", &pa, &err), 0);
-	assert_int_equal(kl_ingest_request(&pa, NULL, (const uint8_t *)folded, strlen(folded), NULL,
-					   &s, &err), 0);
+	ingest_body("name=svc&sampleRate=0&format=folded", NULL, folded, strlen(folded), &s);
 	assert_string_equal(kl_labels_get(&s.v[0].labels, "__profile_type__"),
 			    "process_cpu:samples:count:cpu:nanoseconds");
 	assert_int_equal(kl_profile_total(s.v[0].profile, 0), 10);
 	kl_series_set_release(&s);
-	kl_ingest_params_release(&pa);
 
 	/* memory types are not scaled */
-	assert_int_equal(params_from("name=svc.alloc_space&sampleRate=100", &pa, &err), 0);
-	assert_int_equal(kl_ingest_request(&pa, NULL, (const uint8_t *)folded, strlen(folded), NULL,
-					   &s, &err), 0);
+	ingest_body("name=svc.alloc_space&sampleRate=100", NULL, folded, strlen(folded), &s);
 	assert_string_equal(kl_labels_get(&s.v[0].labels, "__profile_type__"),
 			    "memory:alloc_space:bytes:space:bytes");
 	assert_int_equal(kl_profile_total(s.v[0].profile, 0), 10);
 	kl_series_set_release(&s);
-	kl_ingest_params_release(&pa);
 
 	/* wall-like at 1000 Hz: 1 ms per sample */
-	assert_int_equal(params_from("name=svc.seconds&sampleRate=1000", &pa, &err), 0);
-	assert_int_equal(kl_ingest_request(&pa, NULL, (const uint8_t *)folded, strlen(folded), NULL,
-					   &s, &err), 0);
+	ingest_body("name=svc.seconds&sampleRate=1000", NULL, folded, strlen(folded), &s);
 	assert_string_equal(kl_labels_get(&s.v[0].labels, "__name__"), "wall");
 	assert_true(kl_profile_total(s.v[0].profile, 0) == INT64_C(10) * 1000000);
 	kl_series_set_release(&s);
-	kl_ingest_params_release(&pa);
 }
 
 static void test_lines(void **state)
 {
 	static const char lines[] = "main;foo;bar\nmain;foo\r\nmain;foo;bar\n\nmain;a b 5\nmain;foo;bar";
-	struct kl_ingest_params pa;
-	struct kl_http_err err = { 0 };
 	struct kl_series_set s = { 0 };
 	const struct kl_profile *p;
 
 	(void)state;
-	assert_int_equal(params_from("name=svc.cpu&format=lines&sampleRate=100", &pa, &err), 0);
-	assert_int_equal(kl_ingest_request(&pa, NULL, (const uint8_t *)lines, strlen(lines), NULL,
-					   &s, &err), 0);
+	ingest_body("name=svc.cpu&format=lines&sampleRate=100", NULL, lines, strlen(lines), &s);
 	assert_int_equal(s.n, 1);
 	p = s.v[0].profile;
 	/* identical lines add up: 3 distinct stacks, 5 lines */
@@ -418,7 +408,6 @@ static void test_lines(void **state)
 	/* "main;a b 5" is a stack whose last frame is "a b 5" */
 	assert_int_equal(p->samples[2].nlocs, 2);
 	kl_series_set_release(&s);
-	kl_ingest_params_release(&pa);
 }
 
 /*

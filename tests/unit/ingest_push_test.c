@@ -1,12 +1,54 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ingest_push_test.c - Connect Push: binary PushRequest (encoded here by
- * hand, fields in either order), protojson with base64 raw profiles,
- * whole-body gzip, the unknown_service default, all-or-nothing failure and
- * Connect error codes; base64 edge cases.
+ * ingest_push_test.c - Connect Push: binary PushRequest (built with
+ * kl_push_encode, and by hand where fields come in another order),
+ * protojson with base64 raw profiles, whole-body gzip, the unknown_service
+ * default, all-or-nothing failure and Connect error codes; base64 edge cases.
  */
 #include "ingest_testlib.h"
 
+/* The labels of the two series of every request: name, value, ..., NULL. */
+static const char *const cpu_labels[] = { "__name__", "process_cpu", "service_name", "py-app",
+					  "__delta__", "false", "env", "prod", NULL };
+static const char *const heap_labels[] = { "region", "eu", NULL };
+
+/* Appends a PushRequest of one series (labels kv, raw profile raw) to req. */
+static void encode_series(struct kl_buf *req, const char *const *kv, const void *raw, size_t len)
+{
+	struct kl_labels ls = { 0 };
+
+	for (; *kv; kv += 2)
+		assert_int_equal(kl_labels_set(&ls, kv[0], kv[1], strlen(kv[1])), 0);
+	kl_push_encode(&ls, raw, len, req);
+	assert_int_equal(kl_buf_error(req), 0);
+	kl_labels_release(&ls);
+}
+
+static void encode_fixture(struct kl_buf *req, const char *const *kv, const char *fixture)
+{
+	size_t len;
+	uint8_t *raw = test_read_fixture(fixture, &len);
+
+	encode_series(req, kv, raw, len);
+	free(raw);
+}
+
+/*
+ * A PushRequest of two series: go-cpu under full labels, go-heap without
+ * service_name. Two requests of one series each, back to back, are one
+ * request of both: protobuf concatenates repeated fields.
+ */
+static void build_request(struct kl_buf *req)
+{
+	encode_fixture(req, cpu_labels, "pprof/go-cpu.pb.gz");
+	encode_fixture(req, heap_labels, "pprof/go-heap.pb.gz");
+}
+
+/*
+ * A protobuf writer for what kl_push_encode never writes, which SDKs may:
+ * a series whose sample precedes its labels, a sample whose ID precedes
+ * raw_profile, and a field the decoder does not know (it must skip it).
+ */
 static void pb_varint(struct kl_buf *b, uint64_t v)
 {
 	while (v >= 0x80) {
@@ -23,50 +65,30 @@ static void pb_bytes(struct kl_buf *b, uint32_t field, const void *data, size_t 
 	kl_buf_add(b, data, len);
 }
 
-static void pb_label(struct kl_buf *b, const char *name, const char *value)
+/* The go-cpu series of build_request with its fields out of kl_push_encode's order. */
+static void build_reordered(struct kl_buf *req)
 {
-	struct kl_buf l = KL_BUF_INIT;
-
-	pb_bytes(&l, 1, name, strlen(name));
-	pb_bytes(&l, 2, value, strlen(value));
-	pb_bytes(b, 1, l.data, l.len);
-	kl_buf_release(&l);
-}
-
-static void pb_sample(struct kl_buf *b, const void *raw, size_t len)
-{
-	struct kl_buf s = KL_BUF_INIT;
-
-	pb_bytes(&s, 2, "0f3a-uuid", 9);	/* ID first: order does not matter */
-	pb_bytes(&s, 1, raw, len);
-	pb_varint(&s, 9 << 3 | 0);	/* an unknown varint field is skipped */
-	pb_varint(&s, 42);
-	pb_bytes(b, 2, s.data, s.len);
-	kl_buf_release(&s);
-}
-
-/* A PushRequest of two series: go-cpu under full labels, go-heap without service_name. */
-static void build_request(struct kl_buf *req)
-{
-	struct kl_buf s1 = KL_BUF_INIT, s2 = KL_BUF_INIT;
+	struct kl_buf series = KL_BUF_INIT, m = KL_BUF_INIT;
 	size_t len;
 	uint8_t *cpu = test_read_fixture("pprof/go-cpu.pb.gz", &len);
 
-	/* the sample before the labels */
-	pb_sample(&s1, cpu, len);
-	pb_label(&s1, "__name__", "process_cpu");
-	pb_label(&s1, "service_name", "py-app");
-	pb_label(&s1, "__delta__", "false");
-	pb_label(&s1, "env", "prod");
-	pb_bytes(req, 1, s1.data, s1.len);
+	pb_bytes(&m, 2, "0f3a-uuid", 9);	/* ID first */
+	pb_bytes(&m, 1, cpu, len);
+	pb_varint(&m, 9 << 3 | 0);	/* an unknown varint field */
+	pb_varint(&m, 42);
+	pb_bytes(&series, 2, m.data, m.len);	/* the sample before the labels */
+	for (const char *const *kv = cpu_labels; *kv; kv += 2) {
+		m.len = 0;
+		pb_bytes(&m, 1, kv[0], strlen(kv[0]));
+		pb_bytes(&m, 2, kv[1], strlen(kv[1]));
+		pb_bytes(&series, 1, m.data, m.len);
+	}
+	pb_bytes(req, 1, series.data, series.len);
+	assert_int_equal(kl_buf_error(req), 0);
+	encode_fixture(req, heap_labels, "pprof/go-heap.pb.gz");
+	kl_buf_release(&series);
+	kl_buf_release(&m);
 	free(cpu);
-	cpu = test_read_fixture("pprof/go-heap.pb.gz", &len);
-	pb_label(&s2, "region", "eu");
-	pb_sample(&s2, cpu, len);
-	pb_bytes(req, 1, s2.data, s2.len);
-	free(cpu);
-	kl_buf_release(&s1);
-	kl_buf_release(&s2);
 }
 
 static void check_series(const struct kl_series_set *s)
@@ -93,20 +115,16 @@ static void check_series(const struct kl_series_set *s)
 /* kl_push_encode writes what kl_push_decode reads back: labels and the raw profile. */
 static void test_push_encode(void **state)
 {
-	struct kl_labels ls = { 0 };
+	/* an empty value is encoded too */
+	static const char *const labels[] = { "service_name", "enc-app", "env", "", "team", "kiln",
+					      NULL };
 	struct kl_series_set s = { 0 };
 	struct kl_http_err err = { 0 };
 	struct kl_buf req = KL_BUF_INIT;
-	size_t len;
-	uint8_t *cpu = test_read_fixture("pprof/go-cpu.pb.gz", &len);
 	long i;
 
 	(void)state;
-	kl_labels_set(&ls, "service_name", "enc-app", 7);
-	kl_labels_set(&ls, "env", "", 0);	/* an empty value is encoded too */
-	kl_labels_set(&ls, "team", "kiln", 4);
-	kl_push_encode(&ls, cpu, len, &req);
-	assert_int_equal(kl_buf_error(&req), 0);
+	encode_fixture(&req, labels, "pprof/go-cpu.pb.gz");
 	assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)req.data, req.len,
 					NOW_NS, NULL, &s, &err), 0);
 	/* go-cpu: 2 types x 3 vehicle groups */
@@ -115,10 +133,9 @@ static void test_push_encode(void **state)
 	assert_true(i >= 0);
 	assert_string_equal(kl_labels_get(&s.v[i].labels, "service_name"), "enc-app");
 	assert_string_equal(kl_labels_get(&s.v[i].labels, "team"), "kiln");
+	assert_string_equal(kl_labels_get(&s.v[i].labels, "env"), "");
 	kl_series_set_release(&s);
 	kl_buf_release(&req);
-	kl_labels_release(&ls);
-	free(cpu);
 }
 
 static void test_push_proto(void **state)
@@ -152,23 +169,37 @@ static void test_push_proto(void **state)
 	}
 	/* all or nothing: a bad second series leaves the set as it was */
 	{
-		struct kl_buf bad = KL_BUF_INIT, sr = KL_BUF_INIT;
+		static const char *const bad_labels[] = { "service_name", "x", NULL };
+		struct kl_buf bad = KL_BUF_INIT;
 		size_t n0 = s.n;
 
 		kl_buf_add(&bad, req.data, req.len);
-		pb_label(&sr, "service_name", "x");
-		pb_sample(&sr, "garbage", 7);
-		pb_bytes(&bad, 1, sr.data, sr.len);
+		encode_series(&bad, bad_labels, "garbage", 7);
 		assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)bad.data,
 						bad.len, NOW_NS, NULL, &s, &err), -KL_EFORMAT);
 		assert_int_equal(s.n, n0);
 		assert_int_equal(err.status, 400);
 		assert_string_equal(err.code, "invalid_argument");
 		kl_buf_release(&bad);
-		kl_buf_release(&sr);
 	}
 	kl_series_set_release(&s);
 	kl_buf_release(&gz);
+	kl_buf_release(&req);
+}
+
+/* Fields in another order, IDs and unknown fields: the same series. */
+static void test_push_proto_order(void **state)
+{
+	struct kl_buf req = KL_BUF_INIT;
+	struct kl_series_set s = { 0 };
+	struct kl_http_err err = { 0 };
+
+	(void)state;
+	build_reordered(&req);
+	assert_int_equal(kl_push_decode("application/proto", NULL, (const uint8_t *)req.data,
+					req.len, NOW_NS, NULL, &s, &err), 0);
+	check_series(&s);
+	kl_series_set_release(&s);
 	kl_buf_release(&req);
 }
 
@@ -281,6 +312,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_push_proto),
+		cmocka_unit_test(test_push_proto_order),
 		cmocka_unit_test(test_push_encode),
 		cmocka_unit_test(test_push_json),
 		cmocka_unit_test(test_base64),

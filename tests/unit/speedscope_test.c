@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "formats/formats.h"
+#include "testlib.h"
 
 /* Adds a function + location named name; returns the location index. */
 static uint32_t add_frame(struct kl_profile *p, const char *name)
@@ -95,13 +96,7 @@ static void test_write(void **state)
 
 static struct kl_profile *read_ok(const char *json, const struct kl_read_limits *lim)
 {
-	struct kl_profile *p = NULL;
-	struct kl_err err = { "" };
-
-	if (kl_speedscope_read((const uint8_t *)json, strlen(json), lim, &p, &err))
-		fail_msg("read failed: %s", err.msg);
-	assert_non_null(p);
-	return p;
+	return test_read_text(kl_speedscope_read, json, lim);
 }
 
 static const char *type_of(const struct kl_profile *p)
@@ -268,15 +263,7 @@ static void test_read_evented(void **state)
 
 static void expect_bad(const char *json, int code, const char *msg_part)
 {
-	struct kl_profile *p = (struct kl_profile *)1;
-	struct kl_err err = { "" };
-	int rc = kl_speedscope_read((const uint8_t *)json, strlen(json), NULL, &p, &err);
-
-	if (rc != code || !strstr(err.msg, msg_part))
-		fail_msg("input %s: rc %d (want %d), message \"%s\" (want \"%s\")", json, rc, code,
-			 err.msg, msg_part);
-	assert_null(p);
-	assert_non_null(strstr(err.msg, "speedscope: "));
+	test_read_bad(kl_speedscope_read, "speedscope: ", json, code, msg_part);
 }
 
 #define SS(frames, prof) "{\"shared\":{\"frames\":" frames "},\"profiles\":[" prof "]}"

@@ -2,13 +2,15 @@
 /*
  * testlib.h - helpers the cmocka unit tests share: reading the real
  * fixtures under $KILN_FIXTURES (set by CTest; ../shared/fixtures when run
- * by hand from the project root). Include after <cmocka.h>.
+ * by hand from the project root), and reading text with any format reader,
+ * expecting success or a given error. Include after <cmocka.h>.
  */
 #ifndef KL_TESTLIB_H
 #define KL_TESTLIB_H
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/profile.h"
 #include "formats/formats.h"
@@ -78,6 +80,45 @@ static KL_UNUSED struct kl_profile *test_load_pprof(const char *rel)
 		fail_msg("%s: %s", rel, err.msg);
 	free(data);
 	return p;
+}
+
+/* What every format reader is: kl_pprof_read, kl_folded_read, kl_speedscope_read... */
+typedef int (*test_reader_fn)(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
+			      struct kl_profile **out, struct kl_err *err);
+
+/*
+ * Reads NUL-terminated text with reader under lim (NULL: the defaults).
+ * Fails the test on an error; the caller frees the profile.
+ */
+static KL_UNUSED struct kl_profile *test_read_text(test_reader_fn reader, const char *text,
+						   const struct kl_read_limits *lim)
+{
+	struct kl_profile *p = NULL;
+	struct kl_err err = { "" };
+
+	if (reader((const uint8_t *)text, strlen(text), lim, &p, &err))
+		fail_msg("read failed: %s", err.msg);
+	assert_non_null(p);
+	return p;
+}
+
+/*
+ * Expects reader to refuse NUL-terminated text with return code code, no
+ * profile, and a message naming the format (prefix, e.g. "speedscope: ")
+ * that contains msg_part.
+ */
+static KL_UNUSED void test_read_bad(test_reader_fn reader, const char *prefix, const char *text,
+				    int code, const char *msg_part)
+{
+	struct kl_profile *p = (struct kl_profile *)1;
+	struct kl_err err = { "" };
+	int rc = reader((const uint8_t *)text, strlen(text), NULL, &p, &err);
+
+	if (rc != code || !strstr(err.msg, msg_part))
+		fail_msg("input %s: rc %d (want %d), message \"%s\" (want \"%s\")", text, rc, code,
+			 err.msg, msg_part);
+	assert_null(p);
+	assert_non_null(strstr(err.msg, prefix));
 }
 
 #endif /* KL_TESTLIB_H */
