@@ -10,34 +10,37 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/agent_export_lib.sh"
 need_go_pprof
 agent_need prog_cpu prog_fork
+# prog_cpu -c N: a fixed amount of work (about 0.5 s of CPU), so a loaded machine
+# makes the run longer, not the profile thinner (a 0.5-s wall run once got too
+# few samples for cpu_fn30 to show in the SVG)
 
-"$KILN" record -o "$TMP/r.pb.gz" -- "$PROGS/prog_cpu" 0.5 1 >"$TMP/out" 2>"$TMP/err"
+"$KILN" record -o "$TMP/r.pb.gz" -- "$PROGS/prog_cpu" -c 700 1 >"$TMP/out" 2>"$TMP/err"
 expect_eq "pb.gz: exit status" 0 $?
 expect_contains "pb.gz: the command ran" "$TMP/out" "split cpu_fn50="
 go tool pprof -top "$TMP/r.pb.gz" >"$TMP/top" 2>&1
 expect_contains "pb.gz: go tool pprof reads it" "$TMP/top" "cpu_fn50"
 
-"$KILN" record -o "$TMP/r.html" -- "$PROGS/prog_cpu" 0.5 1 >/dev/null 2>"$TMP/err"
+"$KILN" record -o "$TMP/r.html" -- "$PROGS/prog_cpu" -c 700 1 >/dev/null 2>"$TMP/err"
 expect_eq "html: exit status" 0 $?
 expect_contains "html: a page" "$TMP/r.html" "<html"
 expect_contains "html: with the functions" "$TMP/r.html" "cpu_fn50"
 
-"$KILN" record -o "$TMP/r.svg" --hz 500 -- "$PROGS/prog_cpu" 0.5 1 >/dev/null 2>"$TMP/err"
+"$KILN" record -o "$TMP/r.svg" --hz 500 -- "$PROGS/prog_cpu" -c 700 1 >/dev/null 2>"$TMP/err"
 expect_eq "svg: exit status" 0 $?
 expect_contains "svg: an svg" "$TMP/r.svg" "<svg"
 expect_contains "svg: with the functions" "$TMP/r.svg" "cpu_fn30"
 
-"$KILN" record -o "$TMP/r.folded" --hz 500 -- "$PROGS/prog_cpu" 0.5 1 >/dev/null 2>"$TMP/err"
+"$KILN" record -o "$TMP/r.folded" --hz 500 -- "$PROGS/prog_cpu" -c 700 1 >/dev/null 2>"$TMP/err"
 expect_eq "folded: exit status" 0 $?
 if grep -qE '(^|;)cpu_fn50(;[^ ]*)? [0-9]+$' "$TMP/r.folded"; then pass; else
 	fail "folded: no cpu_fn50 line: $(head -3 "$TMP/r.folded")"; fi
 
-"$KILN" record -p -- "$PROGS/prog_cpu" 0.5 1 >"$TMP/out" 2>"$TMP/err"
+"$KILN" record -p -- "$PROGS/prog_cpu" -c 700 1 >"$TMP/out" 2>"$TMP/err"
 expect_eq "-p: exit status" 0 $?
 expect_contains "-p: top header" "$TMP/out" "flat  flat%   sum%        cum   cum%"
 expect_contains "-p: top rows" "$TMP/out" "cpu_fn50"
 
-"$KILN" record -o "$TMP/hz.pb.gz" --hz 250 --types cpu,wall -- "$PROGS/prog_cpu" 0.5 1 \
+"$KILN" record -o "$TMP/hz.pb.gz" --hz 250 --types cpu,wall -- "$PROGS/prog_cpu" -c 700 1 \
 	>/dev/null 2>"$TMP/err"
 expect_eq "types: exit status" 0 $?
 go tool pprof -raw "$TMP/hz.pb.gz" >"$TMP/raw" 2>&1
@@ -50,13 +53,13 @@ expect_eq "exit status of the command" 7 $?
 if [ -s "$TMP/x.pb.gz" ]; then pass; else fail "no profile for a command exiting 7"; fi
 
 # timeout (under the agent too) exits after prog_cpu: the file keeps prog_cpu's samples
-"$KILN" record -o "$TMP/w.pb.gz" -- timeout 60 "$PROGS/prog_cpu" 0.5 1 >/dev/null 2>"$TMP/err"
+"$KILN" record -o "$TMP/w.pb.gz" -- timeout 60 "$PROGS/prog_cpu" -c 700 1 >/dev/null 2>"$TMP/err"
 expect_eq "wrapper: exit status" 0 $?
 go tool pprof -top "$TMP/w.pb.gz" >"$TMP/top" 2>&1
 expect_contains "wrapper: the program's samples survive" "$TMP/top" "cpu_fn50"
 
 # a shell running two programs one after the other: both are in the file
-"$KILN" record -o "$TMP/sh.pb.gz" -- sh -c "'$PROGS/prog_cpu' 0.3 1; '$PROGS/prog_fork' child; true" \
+"$KILN" record -o "$TMP/sh.pb.gz" -- sh -c "'$PROGS/prog_cpu' -c 400 1; '$PROGS/prog_fork' child; true" \
 	>/dev/null 2>"$TMP/err"
 expect_eq "tree: exit status" 0 $?
 go tool pprof -top "$TMP/sh.pb.gz" >"$TMP/top" 2>&1
