@@ -4,13 +4,14 @@
  * range: tests/cli/t8002-ui-large.sh stored copies of a large Go CPU profile
  * spread over 90 days (about 1,000,000 samples); the page starts on an
  * empty hour, then "Last 90 days" is picked and the wait lasts until the
- * merged flame graph is drawn. Prints the figure; asserts <= 1 s unless
- * KILN_UI_NO_LIMIT is set (sanitizer builds, where the server is slow on
- * purpose).
+ * merged flame graph is drawn. Prints the figure; asserts <= 1 s (more on
+ * a loaded machine: budget.js) unless KILN_UI_NO_LIMIT is set (sanitizer
+ * builds, where the server is slow on purpose).
  */
 'use strict';
 
 const { check, open, nodes, shot, andWait, launch, run } = require('./browser.js');
+const { budget } = require('./budget.js');
 
 async function main() {
 	const { page, errors, close } = await launch();
@@ -30,8 +31,11 @@ async function main() {
 	const fb = await page.evaluate(() => window.kilnTest.info('main', 0));
 	console.log('figure: click "Last 90 days" to flame graph ms: ' + times.join(', ') + ' (frames drawn: ' +
 		names.length + ', total ' + (fb.total / 1e9).toFixed(1) + ' s of CPU)');
-	if (!process.env.KILN_UI_NO_LIMIT)
-		check('large range: flame graph <= 1 s after the click', Math.min(...times) <= 1000, times);
+	if (!process.env.KILN_UI_NO_LIMIT) {
+		const limit = budget(1000);
+		check('large range: flame graph <= 1 s after the click (' + limit + ' ms at this load)',
+			Math.min(...times) <= limit, times);
+	}
 	check('no uncaught errors in the page', errors.length === 0, errors);
 	await close();
 }
