@@ -6,10 +6,10 @@
  *
  * Layout (docs/storage.md "Blocks"):
  *   DIR/blocks/<tenant hex>/symbols          zstd(all symbols as one WAL record)
- *   DIR/blocks/<tenant hex>/<min>-<max>-<cut>/data
+ *   DIR/blocks/<tenant hex>/<min>-<max>-<cut>[-c|-w]/data   (-c, -w: compacted)
  *       "KLBLK001" | per series: 2 + levels zstd sections (meta, raw, levels)
  *       | zstd(index) | u64 index offset | u64 index length | u64 xxh3 of
- *       the index | "KLBLKEND"
+ *       the index | "KLBLKEND"   (varints etc.: enc.c, as in WAL records)
  *   DIR/blocks/<tenant hex>/<min>-<max>-<cut>/meta.json   (for people and tools)
  *   DIR/CHECKPOINT                           the last finished cut (its LSN)
  *
@@ -102,6 +102,18 @@ static void rm_dir(const struct kl_fsio *io, const char *path)
 
 /* ---- zstd ---------------------------------------------------------------------- */
 
+/* A compression context for sections and symbols files: level ZLEVEL, content checksums. */
+static ZSTD_CCtx *zcctx_new(void)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+
+	if (cc) {
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ZLEVEL);
+		ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
+	}
+	return cc;
+}
+
 /* Compresses in and appends the frame to out; *len gets its size. */
 static int zappend(ZSTD_CCtx *cc, const struct kl_buf *in, struct kl_buf *out, uint32_t *len)
 {
@@ -177,35 +189,19 @@ static void enc_meta(const struct st_series *s, struct kl_buf *b)
 	}
 }
 
-static void enc_pairs(const uint32_t *stk, const int64_t *val, size_t n, struct kl_buf *b)
-{
-	uint32_t prev = 0;
-	size_t j;
-
-	for (j = 0; j < n; j++) {
-		store_put_u(b, stk[j] - prev);
-		prev = stk[j];
-		store_put_s(b, val[j]);
-	}
-}
-
 /* Raw pairs and spans of profiles [p0, p1). */
 static void enc_raw(const struct st_series *s, size_t p0, size_t p1, struct kl_buf *b)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = p0; i < p1; i++) {
 		const struct st_prof *p = &s->prof[i];
 
-		if (p->npairs)	/* no pairs: the arrays may be NULL */
-			enc_pairs(s->stk + p->pair_off, s->val + p->pair_off, p->npairs, b);
-		for (j = 0; j < p->nspans; j++) {
-			const struct st_span *sp = &s->spans[p->span_off + j];
-
-			store_put_u(b, sp->pair);
-			store_put_u(b, sp->span);
-			store_put_u(b, sp->trace);
-		}
+		/* none: the arrays may be NULL */
+		if (p->npairs)
+			store_put_pairs(b, s->stk + p->pair_off, s->val + p->pair_off, p->npairs);
+		if (p->nspans)
+			store_put_spans(b, s->spans + p->span_off, p->nspans);
 	}
 }
 
@@ -219,7 +215,7 @@ static void enc_level(const struct st_level *lv, struct kl_buf *b)
 		store_put_s(b, lv->b[i].idx - prev);
 		prev = lv->b[i].idx;
 		store_put_u(b, lv->b[i].n);
-		enc_pairs(lv->b[i].stk, lv->b[i].val, lv->b[i].n, b);
+		store_put_pairs(b, lv->b[i].stk, lv->b[i].val, lv->b[i].n);
 	}
 }
 
@@ -254,10 +250,8 @@ static void enc_index(const struct st_block *blk, char *const *replaces, size_t 
 	}
 	/* the blocks a compaction merged into this one (their directory names) */
 	store_put_u(b, nreplaces);
-	for (i = 0; i < nreplaces; i++) {
-		store_put_u(b, strlen(replaces[i]));
-		kl_buf_add(b, replaces[i], strlen(replaces[i]));
-	}
+	for (i = 0; i < nreplaces; i++)
+		store_put_str(b, replaces[i]);
 }
 
 static void put_le64(struct kl_buf *b, uint64_t v)
@@ -328,7 +322,7 @@ int store_bw_begin(struct store_bw *w, struct kl_store *s, const char *tenant,
 	memset(w, 0, sizeof(*w));
 	w->io = s->o.io;
 	w->fd = -1;
-	w->cc = ZSTD_createCCtx();
+	w->cc = zcctx_new();
 	w->b = kl_calloc(1, sizeof(*w->b));
 	if (!w->cc || !w->b)
 		goto fail;
@@ -340,8 +334,6 @@ int store_bw_begin(struct store_bw *w, struct kl_store *s, const char *tenant,
 	if (!w->b->s)
 		goto fail;
 	w->cap = max_series;
-	ZSTD_CCtx_setParameter(w->cc, ZSTD_c_compressionLevel, ZLEVEL);
-	ZSTD_CCtx_setParameter(w->cc, ZSTD_c_checksumFlag, 1);
 	kl_buf_init(&w->data, (size_t)4 << 30);
 	kl_buf_init(&w->sec, (size_t)4 << 30);
 	kl_buf_add(&w->data, BLK_MAGIC, 8);
@@ -457,7 +449,8 @@ int store_bw_finish(struct store_bw *w, const char *tenant, struct st_block **ou
 		goto out;
 	/* a compacted block gets a name of its own (its cut number may repeat an input's) */
 	rc = pathf(final, sizeof(final), "%s/%" PRId64 "-%" PRId64 "-%016" PRIx64 "%s", w->tdir,
-		   b->min_time, b->max_time, b->lsn_end, w->nreplaces ? "-c" : "");
+		   b->min_time, b->max_time, b->lsn_end,
+		   w->nreplaces ? (w->suffix ? w->suffix : "-c") : "");
 	rc = rc ? rc : bw_flush(w);
 	if (!rc && io->fdatasync(w->fd))
 		rc = -errno;
@@ -474,8 +467,11 @@ int store_bw_finish(struct store_bw *w, const char *tenant, struct st_block **ou
 		rc = -errno;
 	if (!rc) {
 		w->tmp[0] = '\0';	/* renamed: nothing to clean up */
-		if (io->fsync_dir(w->tdir))
+		if (io->fsync_dir(w->tdir)) {
+			/* not listed, so not in use: out of the way of the next try's name */
 			rc = -errno;
+			rm_dir(io, final);
+		}
 	}
 	if (rc)
 		goto fail_io;
@@ -595,22 +591,6 @@ void store_series_data_release(struct st_series *s)
 	s->chunk_loaded = NULL;
 }
 
-static int load_pairs(struct store_rd *r, uint32_t *stk, int64_t *val, size_t n, uint64_t nstk)
-{
-	uint32_t prev = 0;
-	size_t j;
-
-	for (j = 0; j < n && !r->bad; j++) {
-		uint64_t v = prev + store_get_u(r);
-
-		if (v >= nstk)
-			r->bad = true;
-		stk[j] = prev = (uint32_t)v;
-		val[j] = store_get_s(r);
-	}
-	return r->bad ? -EIO : 0;
-}
-
 static int load_meta(const uint8_t *d, size_t n, const struct blk_series *bs, struct st_series *s)
 {
 	struct store_rd r = { .p = d, .end = d + n };
@@ -650,23 +630,16 @@ static int load_raw(const uint8_t *d, size_t n, struct st_series *s, size_t p0, 
 		    uint64_t nstk, uint64_t nstr)
 {
 	struct store_rd r = { .p = d, .end = d + n };
-	size_t i, j;
+	size_t i;
 
 	for (i = p0; i < p1 && !r.bad; i++) {
 		const struct st_prof *p = &s->prof[i];
 
-		if (p->npairs &&
-		    load_pairs(&r, s->stk + p->pair_off, s->val + p->pair_off, p->npairs, nstk))
-			return -EIO;
-		for (j = 0; j < p->nspans; j++) {
-			struct st_span *sp = &s->spans[p->span_off + j];
-
-			sp->pair = (uint32_t)store_get_u(&r);
-			sp->span = (uint32_t)store_get_u(&r);
-			sp->trace = (uint32_t)store_get_u(&r);
-			if (sp->pair >= p->npairs || sp->span >= nstr || sp->trace >= nstr)
-				r.bad = true;
-		}
+		if (p->npairs)
+			store_get_pairs(&r, s->stk + p->pair_off, s->val + p->pair_off, p->npairs,
+					nstk);
+		if (p->nspans)
+			store_get_spans(&r, s->spans + p->span_off, p->nspans, p->npairs, nstr);
 	}
 	return r.bad ? -EIO : 0;
 }
@@ -746,7 +719,7 @@ static int load_level(const uint8_t *d, size_t n, struct st_level *lv, uint64_t 
 		if (!b->stk || !b->val)
 			return -ENOMEM;
 		b->n = (uint32_t)m;
-		if (load_pairs(&r, b->stk, b->val, m, nstk))
+		if (!store_get_pairs(&r, b->stk, b->val, m, nstk))
 			return -EIO;
 	}
 	return r.bad ? -EIO : 0;
@@ -822,7 +795,7 @@ int store_symbols_write(struct kl_store *s, struct st_tenant *t, struct st_marks
 	struct kl_buf rec = KL_BUF_INIT, z = KL_BUF_INIT;
 	struct st_marks zero = { 0 };
 	char tdir[2048], path[2100];
-	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_CCtx *cc = zcctx_new();
 	uint32_t len;
 	int rc = -ENOMEM;
 
@@ -830,8 +803,6 @@ int store_symbols_write(struct kl_store *s, struct st_tenant *t, struct st_marks
 	kl_buf_init(&z, (size_t)2 << 30);
 	if (!cc)
 		goto out;
-	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ZLEVEL);
-	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
 	/* appends may go on meanwhile: encode under the read lock */
 	pthread_rwlock_rdlock(&t->lock);
 	rc = store_record_encode(t, &zero, NULL, 0, &rec);
@@ -846,6 +817,8 @@ int store_symbols_write(struct kl_store *s, struct st_tenant *t, struct st_marks
 		pathf(path, sizeof(path), "%s/symbols", tdir);
 		rc = kl_fsio_write_file(s->o.io, path, z.data, z.len);
 	}
+	if (!rc)
+		atomic_store(&t->symbols_bytes, z.len);
 	if (rc)
 		kl_errf(err, rc, "store: cannot write the symbols of tenant %s: %s", t->name,
 			kl_strerror(rc));
@@ -979,14 +952,12 @@ static int block_open(struct kl_store *s, const char *path, struct st_block **ou
 				goto out;
 			}
 			for (j = 0; j < nrep && !r.bad; j++) {
-				uint64_t len = store_get_u(&r);
+				size_t len;
+				const char *name = store_get_bytes(&r, &len);
 
-				if (r.bad || len > (uint64_t)(r.end - r.p)) {
-					r.bad = true;
+				if (r.bad)
 					break;
-				}
-				b->replaces[j] = kl_strndup((const char *)r.p, len);
-				r.p += len;
+				b->replaces[j] = kl_strndup(name, len);
 				if (!b->replaces[j]) {
 					rc = -ENOMEM;
 					goto out;
@@ -997,7 +968,11 @@ static int block_open(struct kl_store *s, const char *path, struct st_block **ou
 		if (r.bad)
 			goto out;
 	}
+	/* data and meta.json, as store_bw_finish counts a new block */
 	b->bytes = (uint64_t)st.st_size;
+	pathf(p, sizeof(p), "%s/meta.json", path);
+	if (!stat(p, &st))
+		b->bytes += (uint64_t)st.st_size;
 	*out = b;
 	b = NULL;
 	rc = 0;
@@ -1080,9 +1055,9 @@ static int load_tenant(struct kl_store *s, const char *tdir, struct kl_err *err)
 	if (!rc && n > 1) {
 		/* the record names its tenant: find it back */
 		struct store_rd r = { .p = d + 1, .end = d + n };
-		uint64_t len = store_get_u(&r);
-		char *name = !r.bad && len <= (uint64_t)(r.end - r.p) ?
-			kl_strndup((const char *)r.p, len) : NULL;
+		size_t len;
+		const char *tn = store_get_bytes(&r, &len);
+		char *name = r.bad ? NULL : kl_strndup(tn, len);
 
 		t = name ? store_tenant_get(s, name, false) : NULL;
 		kl_free(name);
@@ -1092,6 +1067,7 @@ static int load_tenant(struct kl_store *s, const char *tdir, struct kl_err *err)
 		return rc;
 	if (!t)
 		return kl_errf(err, -EIO, "store: %s names no tenant", p);
+	atomic_store(&t->symbols_bytes, (uint64_t)st.st_size);
 
 	dir = opendir(tdir);
 	if (!dir)
@@ -1447,10 +1423,15 @@ void store_retention(struct kl_store *s, int64_t now_ns)
 		uint64_t total = 0;
 		bool age;
 
-		/* the oldest block of all tenants, and the total size */
+		/*
+		 * the oldest block of all tenants, and the total size: blocks and
+		 * symbols files (which retention cannot shrink, but which count
+		 * against the limit as the disk sees them)
+		 */
 		for (i = 0; i < s->ntenants; i++) {
 			struct st_tenant *t = s->tenants[i];
 
+			total += atomic_load(&t->symbols_bytes);
 			pthread_rwlock_rdlock(&t->lock);
 			for (k = 0; k < t->nblocks; k++) {
 				total += t->blocks[k]->bytes;

@@ -10,7 +10,7 @@
  * id it uses, so replay never meets an unknown id. Symbols already known
  * at replay are skipped; an id beyond the next expected one is corruption.
  *
- * Layout (integers are LEB128 varints, s = zigzag):
+ * Layout (integers are LEB128 varints, s = zigzag; the codec is enc.c):
  *   u8 version (1) | tenant (len, bytes)
  *   for strings, mappings, functions, locations, stacks, series: first id, count, entries
  *   profiles: count, then each: series, s start, duration, s period, npairs,
@@ -21,51 +21,14 @@
 #include "store_internal.h"
 
 #define RECORD_VERSION 1
-#define BUF_DEFAULT_LIMIT ((size_t)1 << 30)	/* buf.c's ceiling when limit is 0 */
 
 /* ---- encoding --------------------------------------------------------------- */
 
-void store_put_u(struct kl_buf *b, uint64_t v)
+/* The head of a symbol section: the first id it defines and how many follow. */
+static void put_range(struct kl_buf *b, uint32_t from, uint32_t to)
 {
-	uint8_t tmp[10];
-	size_t n = 0;
-
-	/* the common case, room for the longest varint and the NUL: write in place */
-	if (b->cap - b->len > 11 && b->data && !b->error &&
-	    (b->limit ? b->limit : BUF_DEFAULT_LIMIT) - b->len > 11) {
-		uint8_t *d = (uint8_t *)b->data + b->len;
-
-		while (v >= 0x80) {
-			d[n++] = (uint8_t)(v | 0x80);
-			v >>= 7;
-		}
-		d[n++] = (uint8_t)v;
-		d[n] = 0;
-		b->len += n;
-		return;
-	}
-	while (v >= 0x80) {
-		tmp[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	tmp[n++] = (uint8_t)v;
-	kl_buf_add(b, tmp, n);
-}
-
-void store_put_s(struct kl_buf *b, int64_t v)
-{
-	store_put_u(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
-}
-
-static void put_bytes(struct kl_buf *b, const char *s, size_t n)
-{
-	store_put_u(b, n);
-	kl_buf_add(b, s, n);
-}
-
-static void put_str(struct kl_buf *b, const char *s)
-{
-	put_bytes(b, s, strlen(s));
+	store_put_u(b, from);
+	store_put_u(b, to - from);
 }
 
 int store_record_encode(const struct st_tenant *t, const struct st_marks *from,
@@ -77,15 +40,13 @@ int store_record_encode(const struct st_tenant *t, const struct st_marks *from,
 
 	store_marks_get(t, &to);
 	kl_buf_addch(out, RECORD_VERSION);
-	put_str(out, t->name);
+	store_put_str(out, t->name);
 
-	store_put_u(out, from->strings);
-	store_put_u(out, to.strings - from->strings);
+	put_range(out, from->strings, to.strings);
 	for (i = from->strings; i < to.strings; i++)
-		put_bytes(out, kl_strtab_get(t->strs, i), kl_strtab_len(t->strs, i));
+		store_put_bytes(out, kl_strtab_get(t->strs, i), kl_strtab_len(t->strs, i));
 
-	store_put_u(out, from->mappings);
-	store_put_u(out, to.mappings - from->mappings);
+	put_range(out, from->mappings, to.mappings);
 	for (i = from->mappings; i < to.mappings; i++) {
 		const struct st_mapping *m = &t->mappings[i];
 
@@ -97,8 +58,7 @@ int store_record_encode(const struct st_tenant *t, const struct st_marks *from,
 		store_put_u(out, m->flags);
 	}
 
-	store_put_u(out, from->functions);
-	store_put_u(out, to.functions - from->functions);
+	put_range(out, from->functions, to.functions);
 	for (i = from->functions; i < to.functions; i++) {
 		const struct st_function *f = &t->functions[i];
 
@@ -108,8 +68,7 @@ int store_record_encode(const struct st_tenant *t, const struct st_marks *from,
 		store_put_s(out, f->start_line);
 	}
 
-	store_put_u(out, from->locations);
-	store_put_u(out, to.locations - from->locations);
+	put_range(out, from->locations, to.locations);
 	for (i = from->locations; i < to.locations; i++) {
 		const struct st_location *l = &t->locations[i];
 
@@ -126,8 +85,7 @@ int store_record_encode(const struct st_tenant *t, const struct st_marks *from,
 		}
 	}
 
-	store_put_u(out, from->stacks);
-	store_put_u(out, to.stacks - from->stacks);
+	put_range(out, from->stacks, to.stacks);
 	for (i = from->stacks; i < to.stacks; i++) {
 		uint32_t loc = t->stacks[i].loc;
 
@@ -135,15 +93,14 @@ int store_record_encode(const struct st_tenant *t, const struct st_marks *from,
 		store_put_u(out, loc == UINT32_MAX ? 0 : (uint64_t)loc + 1);
 	}
 
-	store_put_u(out, from->series);
-	store_put_u(out, to.series - from->series);
+	put_range(out, from->series, to.series);
 	for (i = from->series; i < to.series; i++) {
 		const struct st_series *s = t->series[i];
 
 		store_put_u(out, s->labels.n);
 		for (k = 0; k < s->labels.n; k++) {
-			put_str(out, s->labels.v[k].name);
-			put_str(out, s->labels.v[k].value);
+			store_put_str(out, s->labels.v[k].name);
+			store_put_str(out, s->labels.v[k].value);
 		}
 		store_put_u(out, s->type);
 		store_put_u(out, s->unit);
@@ -154,81 +111,20 @@ int store_record_encode(const struct st_tenant *t, const struct st_marks *from,
 	store_put_u(out, n);
 	for (k = 0; k < n; k++) {
 		const struct st_pending *q = &p[k];
-		uint32_t prev = 0;
 
 		store_put_u(out, q->series);
 		store_put_s(out, q->start);
 		store_put_u(out, (uint64_t)(q->end - q->start));
 		store_put_s(out, q->period);
 		store_put_u(out, q->npairs);
-		for (j = 0; j < q->npairs; j++) {
-			store_put_u(out, q->stk[j] - prev);
-			prev = q->stk[j];
-			store_put_s(out, q->val[j]);
-		}
+		store_put_pairs(out, q->stk, q->val, q->npairs);
 		store_put_u(out, q->nspans);
-		for (j = 0; j < q->nspans; j++) {
-			store_put_u(out, q->spans[j].pair);
-			store_put_u(out, q->spans[j].span);
-			store_put_u(out, q->spans[j].trace);
-		}
+		store_put_spans(out, q->spans, q->nspans);
 	}
 	return kl_buf_error(out);
 }
 
 /* ---- decoding ---------------------------------------------------------------- */
-
-
-uint64_t store_get_u(struct store_rd *r)
-{
-	uint64_t v = 0;
-	unsigned shift = 0;
-
-	while (r->p < r->end && shift < 64) {
-		uint8_t c = *r->p++;
-
-		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80))
-			return v;
-		shift += 7;
-	}
-	r->bad = true;
-	return 0;
-}
-
-int64_t store_get_s(struct store_rd *r)
-{
-	uint64_t v = store_get_u(r);
-
-	return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-/* A 32-bit value below limit (exclusive), else the record is bad. */
-static uint32_t get_id(struct store_rd *r, uint64_t limit)
-{
-	uint64_t v = store_get_u(r);
-
-	if (v >= limit) {
-		r->bad = true;
-		return 0;
-	}
-	return (uint32_t)v;
-}
-
-static const char *get_bytes(struct store_rd *r, size_t *n)
-{
-	uint64_t len = store_get_u(r);
-	const char *s = (const char *)r->p;
-
-	if (r->bad || len > (uint64_t)(r->end - r->p)) {
-		r->bad = true;
-		*n = 0;
-		return "";
-	}
-	r->p += len;
-	*n = (size_t)len;
-	return s;
-}
 
 /* Reads "first id, count" and checks that first is not beyond the next id. */
 static bool get_range(struct store_rd *r, size_t have, uint64_t *first, uint64_t *count)
@@ -254,7 +150,7 @@ static int apply_symbols(struct st_tenant *t, struct store_rd *r, struct kl_line
 		return -KL_EFORMAT;
 	for (i = first; i < first + count && !r->bad; i++) {
 		size_t n;
-		const char *s = get_bytes(r, &n);
+		const char *s = store_get_bytes(r, &n);
 
 		if (i < kl_strtab_count(t->strs) || r->bad)
 			continue;
@@ -274,8 +170,8 @@ static int apply_symbols(struct st_tenant *t, struct store_rd *r, struct kl_line
 		m.start = store_get_u(r);
 		m.limit = store_get_u(r);
 		m.offset = store_get_u(r);
-		m.filename = get_id(r, nstr);
-		m.build_id = get_id(r, nstr);
+		m.filename = store_get_id(r, nstr);
+		m.build_id = store_get_id(r, nstr);
 		m.flags = (uint32_t)store_get_u(r);
 		if (i < t->nmappings || r->bad)
 			continue;
@@ -292,9 +188,9 @@ static int apply_symbols(struct st_tenant *t, struct store_rd *r, struct kl_line
 		struct st_function f = { 0 };
 		uint32_t nstr = kl_strtab_count(t->strs);
 
-		f.name = get_id(r, nstr);
-		f.system_name = get_id(r, nstr);
-		f.filename = get_id(r, nstr);
+		f.name = store_get_id(r, nstr);
+		f.system_name = store_get_id(r, nstr);
+		f.filename = store_get_id(r, nstr);
 		f.start_line = store_get_s(r);
 		if (i < t->nfunctions || r->bad)
 			continue;
@@ -310,10 +206,10 @@ static int apply_symbols(struct st_tenant *t, struct store_rd *r, struct kl_line
 	for (i = first; i < first + count && !r->bad; i++) {
 		struct st_location l = { 0 };
 
-		l.mapping = get_id(r, t->nmappings + 1);
+		l.mapping = store_get_id(r, t->nmappings + 1);
 		l.address = store_get_u(r);
 		l.is_folded = store_get_u(r) != 0;
-		l.nlines = get_id(r, (uint64_t)(r->end - r->p) + 1);
+		l.nlines = store_get_id(r, (uint64_t)(r->end - r->p) + 1);
 		if (r->bad)
 			break;
 		if (l.nlines > *lcap) {
@@ -325,7 +221,7 @@ static int apply_symbols(struct st_tenant *t, struct store_rd *r, struct kl_line
 			*lcap = l.nlines;
 		}
 		for (j = 0; j < l.nlines; j++) {
-			(*lbuf)[j].function = get_id(r, t->nfunctions);
+			(*lbuf)[j].function = store_get_id(r, t->nfunctions);
 			(*lbuf)[j].line = store_get_s(r);
 			(*lbuf)[j].column = store_get_s(r);
 		}
@@ -341,8 +237,8 @@ static int apply_symbols(struct st_tenant *t, struct store_rd *r, struct kl_line
 	if (!get_range(r, t->nstacks, &first, &count))
 		return -KL_EFORMAT;
 	for (i = first; i < first + count && !r->bad; i++) {
-		uint32_t parent = get_id(r, t->nstacks);
-		uint32_t loc = get_id(r, t->nlocations + 1);
+		uint32_t parent = store_get_id(r, t->nstacks);
+		uint32_t loc = store_get_id(r, t->nlocations + 1);
 
 		if (i < t->nstacks || r->bad)
 			continue;
@@ -374,8 +270,8 @@ static int apply_series(struct st_tenant *t, struct store_rd *r)
 		nl = store_get_u(r);
 		for (j = 0; j < nl && !r->bad && !rc; j++) {
 			size_t nn, vn;
-			const char *n = get_bytes(r, &nn);
-			const char *v = get_bytes(r, &vn);
+			const char *n = store_get_bytes(r, &nn);
+			const char *v = store_get_bytes(r, &vn);
 			char *name = kl_strndup(n, nn);
 
 			if (!name)
@@ -384,10 +280,10 @@ static int apply_series(struct st_tenant *t, struct store_rd *r)
 				rc = -ENOMEM;
 			kl_free(name);
 		}
-		ty = get_id(r, nstr);
-		un = get_id(r, nstr);
-		pt = get_id(r, nstr);
-		pu = get_id(r, nstr);
+		ty = store_get_id(r, nstr);
+		un = store_get_id(r, nstr);
+		pt = store_get_id(r, nstr);
+		pu = store_get_id(r, nstr);
 		if (rc || r->bad || i < t->nseries)
 			continue;
 		kl_labels_sort(&ls);
@@ -409,19 +305,17 @@ static int apply_series(struct st_tenant *t, struct store_rd *r)
 
 static int apply_profiles(struct st_tenant *t, struct store_rd *r)
 {
-	uint64_t count = store_get_u(r), k, j;
+	uint64_t count = store_get_u(r), k;
 	struct st_pending p = { 0 };
 	int rc = 0;
 
 	for (k = 0; k < count && !r->bad && !rc; k++) {
-		uint32_t prev = 0;
-
 		store_pending_release(&p);
-		p.series = get_id(r, t->nseries);
+		p.series = store_get_id(r, t->nseries);
 		p.start = store_get_s(r);
 		p.end = p.start + (int64_t)store_get_u(r);
 		p.period = store_get_s(r);
-		p.npairs = get_id(r, (uint64_t)(r->end - r->p) + 1);
+		p.npairs = store_get_id(r, (uint64_t)(r->end - r->p) + 1);
 		if (r->bad)
 			break;
 		p.stk = kl_malloc(((size_t)p.npairs + 1) * sizeof(*p.stk));
@@ -430,30 +324,17 @@ static int apply_profiles(struct st_tenant *t, struct store_rd *r)
 			rc = -ENOMEM;
 			break;
 		}
-		for (j = 0; j < p.npairs && !r->bad; j++) {
-			uint64_t s = prev + store_get_u(r);
-
-			if (s >= t->nstacks)
-				r->bad = true;
-			p.stk[j] = prev = (uint32_t)s;
-			p.val[j] = store_get_s(r);
-		}
-		p.nspans = get_id(r, (uint64_t)(r->end - r->p) + 1);
+		store_get_pairs(r, p.stk, p.val, p.npairs, t->nstacks);
+		p.nspans = store_get_id(r, (uint64_t)(r->end - r->p) + 1);
 		if (r->bad)
 			break;
 		if (p.nspans) {
-			uint32_t nstr = kl_strtab_count(t->strs);
-
 			p.spans = kl_malloc(p.nspans * sizeof(*p.spans));
 			if (!p.spans) {
 				rc = -ENOMEM;
 				break;
 			}
-			for (j = 0; j < p.nspans; j++) {
-				p.spans[j].pair = get_id(r, p.npairs);
-				p.spans[j].span = get_id(r, nstr);
-				p.spans[j].trace = get_id(r, nstr);
-			}
+			store_get_spans(r, p.spans, p.nspans, p.npairs, kl_strtab_count(t->strs));
 		}
 		if (r->bad)
 			break;
@@ -478,7 +359,7 @@ int store_record_apply(struct kl_store *s, const uint8_t *data, size_t len, stru
 	if (len < 2 || data[0] != RECORD_VERSION)
 		return kl_errf(err, -KL_EFORMAT, "wal record: unknown version");
 	r.p++;
-	tname = get_bytes(&r, &tn);
+	tname = store_get_bytes(&r, &tn);
 	if (r.bad || !tn)
 		return kl_errf(err, -KL_EFORMAT, "wal record: bad tenant");
 	name = kl_strndup(tname, tn);

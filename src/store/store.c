@@ -397,6 +397,7 @@ void kl_store_stats(struct kl_store *s, struct kl_store_stats *out)
 		out->blocks += t->nblocks;
 		for (size_t k = 0; k < t->nblocks; k++)
 			out->disk_bytes += t->blocks[k]->bytes;
+		out->disk_bytes += atomic_load(&t->symbols_bytes);
 		pthread_rwlock_unlock(&t->lock);
 	}
 	pthread_rwlock_unlock(&s->tlock);

@@ -159,7 +159,7 @@ struct kl_store_stats {
 	uint64_t series;	/* series now, all tenants */
 	uint64_t tenants;
 	uint64_t head_bytes;	/* memory held by in-memory data now */
-	uint64_t disk_bytes;	/* bytes of blocks + WAL now */
+	uint64_t disk_bytes;	/* bytes of blocks + symbols files + WAL now */
 	uint64_t blocks;	/* blocks now */
 	uint64_t wal_bytes;	/* WAL bytes now */
 	uint64_t wal_lag_bytes;	/* written to the WAL but not yet synced */

@@ -23,6 +23,7 @@
 #include "../core/buf.h"
 #include "../core/hindex.h"
 #include "../core/strtab.h"
+#include "enc.h"
 #include "store.h"
 #include "wal.h"
 
@@ -215,6 +216,8 @@ struct st_tenant {
 	struct st_series **frozen;
 	size_t nfrozen, frozen_bytes;
 
+	/* bytes of the symbols file on disk (written by cuts without t->lock) */
+	atomic_uint_least64_t symbols_bytes;
 	/* WAL: symbols below these counts are in a durable record */
 	struct st_marks durable;
 	size_t bytes;		/* approximate memory of the symbols and series */
@@ -334,20 +337,6 @@ int store_agg_add(struct st_series *s, int64_t start, const uint32_t *stk, const
 void store_agg_release(struct st_series *s);
 size_t store_agg_memory(const struct st_series *s);
 
-/* ---- varints (record.c) ---------------------------------------------------- */
-
-void store_put_u(struct kl_buf *b, uint64_t v);
-void store_put_s(struct kl_buf *b, int64_t v);
-
-/* A bounds-checked reader: any overrun sets bad and yields zeros. */
-struct store_rd {
-	const uint8_t *p, *end;
-	bool bad;
-};
-
-uint64_t store_get_u(struct store_rd *r);
-int64_t store_get_s(struct store_rd *r);
-
 /* ---- record.c ---------------------------------------------------------------- */
 
 /*
@@ -385,6 +374,7 @@ struct store_bw {
 	uint64_t nprof;
 	char **replaces;	/* compaction: the merged blocks' names (array owned, names not) */
 	size_t nreplaces;
+	const char *suffix;	/* compaction: of the final name ("-c" day, "-w" week); NULL = "-c" */
 };
 
 /* Starts a block of tenant (at most max_series series) in a tmp directory. 0 or negative. */
@@ -444,10 +434,15 @@ int store_block_cmp(const void *a, const void *b);
 /* ---- compact.c / agg.c ------------------------------------------------------- */
 
 /*
- * Merges the 2-h blocks of finished days into one block per day (one day
- * per tenant per call). The number of merged days, or negative.
+ * Merges the blocks of a finished day into one block (2-h blocks into a
+ * day), or when no day is left, the blocks of a finished week into one
+ * (weeks only without retention by age or with one of 10 weeks or more).
+ * At most one merge per tenant per call. The number of merges, or
+ * negative. store_compact uses the wall clock as now_ns (retention's
+ * "now"); store_compact_at takes it (tests).
  */
 int store_compact(struct kl_store *s, struct kl_err *err);
+int store_compact_at(struct kl_store *s, int64_t now_ns, struct kl_err *err);
 /* Adds every bucket of add to acc (same bucket numbers are summed). 0 or -ENOMEM. */
 int store_level_merge(struct st_level *acc, const struct st_level *add);
 

@@ -452,30 +452,6 @@ static void test_concurrent_cuts(void **state)
 	free(dir);
 }
 
-/* Copies the files of block directory from into to (a crash "before the delete"). */
-static void copy_block(const char *from, const char *to)
-{
-	static const char *const files[] = { "data", "meta.json" };
-
-	assert_int_equal(mkdir(to, 0755), 0);
-	for (size_t i = 0; i < 2; i++) {
-		char a[4200], b[4200], buf[65536];
-		FILE *in, *out;
-		size_t n;
-
-		snprintf(a, sizeof(a), "%s/%s", from, files[i]);
-		snprintf(b, sizeof(b), "%s/%s", to, files[i]);
-		in = fopen(a, "rb");
-		out = fopen(b, "wb");
-		assert_non_null(in);
-		assert_non_null(out);
-		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-			assert_int_equal(fwrite(buf, 1, n, out), n);
-		fclose(in);
-		fclose(out);
-	}
-}
-
 static struct csnap csnap_of(struct kl_store *s);
 
 struct csnap {
@@ -544,7 +520,7 @@ static void test_compaction(void **state)
 
 		snprintf(first, sizeof(first), "%s", t->blocks[0]->path);
 		snprintf(saved, sizeof(saved), "%s.saved", dir);
-		copy_block(first, saved);
+		copy_tree(first, saved);
 	}
 	while ((rc = store_compact(s, &err)) > 0)
 		;
@@ -561,7 +537,7 @@ static void test_compaction(void **state)
 	kl_store_close(s);
 
 	/* the "undeleted" input comes back: the open drops it again */
-	copy_block(saved, first);
+	copy_tree(saved, first);
 	rm_tree(saved);
 	s = open_store(dir, KL_STORE_SYNC_WRITE, 0);
 	kl_store_stats(s, &st);

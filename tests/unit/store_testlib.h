@@ -2,8 +2,9 @@
 /*
  * store_testlib.h - helpers shared by the store's unit tests: temporary
  * data directories, synthetic single-type profiles from "a;b;c" stacks,
- * series label sets, fixture ingest through kl_series_split, and select
- * shortcuts. Header-only (static functions).
+ * series label sets, fixture ingest through kl_series_split, select
+ * shortcuts, and copies of data directories (crash states). Header-only
+ * (static functions).
  */
 #ifndef KL_STORE_TESTLIB_H
 #define KL_STORE_TESTLIB_H
@@ -40,6 +41,41 @@ static KL_UNUSED void rm_tree(const char *path)
 	}
 	closedir(d);
 	rmdir(path);
+}
+
+/* Copies a directory tree (directories and regular files) from into to (created). */
+static KL_UNUSED void copy_tree(const char *from, const char *to)
+{
+	DIR *d = opendir(from);
+	struct dirent *e;
+
+	assert_non_null(d);
+	assert_true(mkdir(to, 0755) == 0 || errno == EEXIST);
+	while ((e = readdir(d))) {
+		char a[4096], b[4096], buf[65536];
+		struct stat st;
+		FILE *in, *out;
+		size_t n;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(a, sizeof(a), "%s/%s", from, e->d_name);
+		snprintf(b, sizeof(b), "%s/%s", to, e->d_name);
+		assert_int_equal(stat(a, &st), 0);
+		if (S_ISDIR(st.st_mode)) {
+			copy_tree(a, b);
+			continue;
+		}
+		in = fopen(a, "rb");
+		out = fopen(b, "wb");
+		assert_non_null(in);
+		assert_non_null(out);
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			assert_int_equal(fwrite(buf, 1, n, out), n);
+		fclose(in);
+		fclose(out);
+	}
+	closedir(d);
 }
 
 /* A fresh directory under /tmp; the caller removes it with rm_tree. */
