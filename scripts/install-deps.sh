@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake pkg-config clang libclang-rt-14-dev
 	libprotobuf-c-dev protobuf-c-compiler
-	zlib1g-dev libzstd-dev libjansson-dev libpcre2-dev libcurl4-openssl-dev
+	zlib1g-dev libdeflate-dev libzstd-dev libjansson-dev libpcre2-dev libcurl4-openssl-dev
 	libxxhash-dev libcmocka-dev
 	libmicrohttpd-dev libyaml-dev libdw-dev libelf-dev
 	libgoogle-perftools-dev google-perftools heaptrack

@@ -1,9 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * gzip.c - gzip compression and bounded decompression with zlib.
+ * gzip.c - gzip compression and bounded decompression with zlib, and
+ * whole-buffer decompression with libdeflate when the build has it
+ * (KL_HAVE_LIBDEFLATE: the server and CLI; the agent keeps zlib only).
+ * libdeflate decodes a whole buffer in one call, ~2x faster than zlib's
+ * streaming inflate on 2-50 kB profiles, and kl_gunzip is a third of the
+ * server's ingest CPU; zlib stays for what libdeflate cannot size up front.
  */
 #include <string.h>
 #include <zlib.h>
+
+#ifdef KL_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#include <pthread.h>
+#endif
 
 #include "formats.h"
 
@@ -11,6 +21,65 @@ bool kl_is_gzip(const uint8_t *data, size_t len)
 {
 	return len >= 2 && data[0] == 0x1f && data[1] == 0x8b;
 }
+
+#ifdef KL_HAVE_LIBDEFLATE
+/*
+ * One decompressor per thread (it is ~10 kB of tables, not thread-safe, and
+ * its allocation would cost as much as a small profile's decode); freed by
+ * the key's destructor at thread exit.
+ */
+static pthread_key_t dd_key;
+static pthread_once_t dd_once = PTHREAD_ONCE_INIT;
+static bool dd_key_ok;
+
+static void dd_free(void *d)
+{
+	libdeflate_free_decompressor(d);
+}
+
+static void dd_init(void)
+{
+	dd_key_ok = !pthread_key_create(&dd_key, dd_free);
+}
+
+static struct libdeflate_decompressor *dd_get(void)
+{
+	struct libdeflate_decompressor *d;
+
+	pthread_once(&dd_once, dd_init);
+	if (!dd_key_ok)
+		return NULL;
+	d = pthread_getspecific(dd_key);
+	if (!d && (d = libdeflate_alloc_decompressor()) &&
+	    pthread_setspecific(dd_key, d)) {
+		libdeflate_free_decompressor(d);
+		d = NULL;
+	}
+	return d;
+}
+
+/*
+ * The first member of data into out (empty, initialised by the caller)
+ * when the size hint want is right: 1 to fall back to zlib (wrong hint,
+ * no decompressor, bad data: zlib then says what is wrong), 0 done.
+ */
+static int gunzip_whole(const uint8_t *data, size_t len, size_t want, struct kl_buf *out)
+{
+	struct libdeflate_decompressor *d = dd_get();
+	size_t in_used = 0, got = 0;
+
+	if (!d || kl_buf_reserve(out, want + 1)) {
+		out->error = 0;
+		return 1;
+	}
+	if (libdeflate_gzip_decompress_ex(d, data, len, out->data, want, &in_used, &got) !=
+	    LIBDEFLATE_SUCCESS)
+		return 1;
+	out->len = got;
+	out->data[got] = '\0';
+	return 0;
+}
+#endif
 
 int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *out,
 	      struct kl_err *err)
@@ -33,10 +102,15 @@ int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *ou
 		if (isize && isize / 1100 <= len && (!max_out || isize <= max_out))
 			want = isize;
 	}
+	kl_buf_init(out, max_out ? max_out : ((size_t)1 << 30));
+#ifdef KL_HAVE_LIBDEFLATE
+	if (want && !gunzip_whole(data, len, want, out))
+		return 0;
+	out->len = 0;
+#endif
 	memset(&zs, 0, sizeof(zs));
 	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
 		return kl_errf(err, -ENOMEM, "gzip: cannot initialise zlib");
-	kl_buf_init(out, max_out ? max_out : ((size_t)1 << 30));
 	zs.next_in = (Bytef *)data;
 	while (zrc != Z_STREAM_END) {
 		size_t room;

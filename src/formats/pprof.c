@@ -390,6 +390,15 @@ static int pass_header(struct reader *r)
 	    KL_GROW(p->samples, p->samples_cap, r->nsamples) ||
 	    KL_GROW(p->values, p->values_cap, r->nsamples * p->nsample_types))
 		rc = oom(r);
+	/*
+	 * The stacks' location ids, sized once from the samples' bytes (an id
+	 * takes 1-2 bytes in practice: half the bytes is a close upper bound)
+	 * instead of a series of doublings and copies while samples are read.
+	 */
+	if (!rc && r->nsamples &&
+	    KL_GROW(p->sample_locs, p->sample_locs_cap,
+		    (size_t)(r->kind_end[2] - r->kind_start[2]) / 2))
+		rc = oom(r);
 	goto out;
 bad:
 	rc = malformed(r, "profile", &b);

@@ -47,7 +47,7 @@ static const struct setting settings[] = {
 	{ "data-dir", "KILN_DATA_DIR", T_STR, F(data_dir), 0, "./kiln-data", "DIR",
 	  "where the store keeps its WAL and blocks" },
 	{ "threads", "KILN_THREADS", T_UINT, F(threads), 1024, "0", "N",
-	  "requests processed at once per class (ingest, query); 0 = 2 x cores" },
+	  "query threads; the event loops serving connections: min(cores, N); 0 = 2 x cores" },
 	{ "max-connections", "KILN_MAX_CONNECTIONS", T_UINT, F(max_connections), 100000, "256",
 	  "N", "open client connections at once (each has its own thread)" },
 	{ "log-level", "KILN_LOG_LEVEL", T_LEVEL, F(log_level), 0, "info", "LEVEL",

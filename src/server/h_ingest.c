@@ -3,8 +3,9 @@
  * h_ingest.c - the ingest endpoints: Pyroscope's /ingest (alias
  * /pyroscope/ingest) and Connect's /push.v1.PusherService/Push. Both apply
  * the tenant's rate limit, turn the body into series with the pure
- * functions of ingest.h, and append them to the store, which answers only
- * once they are durable. Every outcome is counted for /metrics.
+ * functions of ingest.h, and append them to the store; the answer waits
+ * until they are durable (the request is parked meanwhile, see
+ * kl_server_append). Every outcome is counted for /metrics.
  */
 #include <string.h>
 
@@ -41,26 +42,67 @@ static void count_discard(struct kl_server *srv, int rc, int status)
 	kl_metrics_add(srv->metrics, c, 1);
 }
 
-/* Stores set for req's tenant; fills e on failure. Returns 0 or negative. */
-static int store_series(struct kl_server *srv, const struct kl_req *req,
-			struct kl_series_set *set, struct kl_http_err *e)
+/*
+ * Answers an append's outcome (kl_park.finish): at once, or once the
+ * parked request's WAL batch is durable. Push answers errors as Connect
+ * JSON and success as an empty PushResponse.
+ */
+static void ingest_finish(struct kl_server *srv, const struct kl_park *pk, int rc,
+			  const struct kl_err *err, struct kl_resp *resp, bool connect)
 {
-	struct kl_err err;
-	int rc, status;
+	struct kl_http_err e;
+	int status;
 
-	/* decoding is done: the WAL wait ahead must not hold a worker slot */
-	kl_server_slot_release();
-	rc = kl_store_append(srv->store, req->tenant, set->v, set->n, &err);
-	if (rc) {
-		status = kl_store_status(rc, true);
-		if (status >= 500 && status != 507)
-			kl_server_log(srv, KL_LOG_ERROR, "ingest for tenant %s: %s", req->tenant,
-				      err.msg);
-		return kl_http_errf(e, rc, status, "%s", err.msg);
+	if (!rc) {
+		kl_metrics_add(srv->metrics, KL_C_INGEST_PROFILES, pk->n);
+		kl_metrics_add(srv->metrics, KL_C_INGEST_REQUESTS, 1);
+		if (connect) {
+			/* an empty PushResponse: no bytes in proto, {} in JSON */
+			resp->content_type = pk->json ? "application/json" : "application/proto";
+			if (pk->json)
+				kl_buf_addstr(&resp->body, "{}");
+		}
+		return;
 	}
-	kl_metrics_add(srv->metrics, KL_C_INGEST_PROFILES, set->n);
-	kl_metrics_add(srv->metrics, KL_C_INGEST_REQUESTS, 1);
-	return 0;
+	status = kl_store_status(rc, true);
+	if (status >= 500 && status != 507)
+		kl_server_log(srv, KL_LOG_ERROR, "ingest for tenant %s: %s", pk->tenant, err->msg);
+	kl_http_errf(&e, rc, status, "%s", err->msg);
+	count_discard(srv, rc, status);
+	if (connect)
+		kl_resp_connect_error(resp, &e);
+	else
+		kl_resp_http_err(resp, &e);
+}
+
+static void finish_ingest(struct kl_server *srv, const struct kl_park *pk, int rc,
+			  const struct kl_err *err, struct kl_resp *resp)
+{
+	ingest_finish(srv, pk, rc, err, resp, false);
+}
+
+static void finish_push(struct kl_server *srv, const struct kl_park *pk, int rc,
+			const struct kl_err *err, struct kl_resp *resp)
+{
+	ingest_finish(srv, pk, rc, err, resp, true);
+}
+
+/*
+ * Stores set for req's tenant and answers: now, or (1 from
+ * kl_server_append) later, once the WAL has synced it.
+ */
+static void store_series(struct kl_server *srv, const struct kl_req *req,
+			 const struct kl_series_set *set, struct kl_park *pk,
+			 struct kl_resp *resp)
+{
+	struct kl_err err = { 0 };
+	int rc;
+
+	pk->tenant = req->tenant;
+	pk->n = set->n;
+	rc = kl_server_append(srv, req->tenant, set->v, set->n, pk, &err);
+	if (rc != 1)
+		pk->finish(srv, pk, rc, &err, resp);
 }
 
 /* The rate limit check both endpoints make before any parsing. */
@@ -79,6 +121,7 @@ void kl_h_ingest(struct kl_server *srv, const struct kl_req *req, struct kl_resp
 	struct kl_ingest_params params;
 	/* views: the store reads the decoded profile, no pruned copy per series */
 	struct kl_series_set set = { .views = true };
+	struct kl_park pk = { .finish = finish_ingest };
 	struct kl_http_err e;
 	int rc;
 
@@ -90,9 +133,9 @@ void kl_h_ingest(struct kl_server *srv, const struct kl_req *req, struct kl_resp
 	if (!rc)
 		rc = kl_ingest_request(&params, req->content_type, req->body, req->body_len,
 				       &srv->cfg->limits, &set, &e);
-	if (!rc)
-		rc = store_series(srv, req, &set, &e);
-	if (rc) {
+	if (!rc) {
+		store_series(srv, req, &set, &pk, resp);
+	} else {
 		count_discard(srv, rc, e.status);
 		kl_resp_http_err(resp, &e);
 	}
@@ -104,26 +147,21 @@ void kl_h_push(struct kl_server *srv, const struct kl_req *req, struct kl_resp *
 {
 	/* views: the store reads the decoded profile, no pruned copy per series */
 	struct kl_series_set set = { .views = true };
+	struct kl_park pk = { .finish = finish_push };
 	struct kl_http_err e;
-	bool json;
 	int rc;
 
-	json = req->content_type && strstr(req->content_type, "json");
+	pk.json = req->content_type && strstr(req->content_type, "json");
 	rc = rate_check(srv, req, &e);
 	/* http.c has already undone Content-Encoding under the size limit */
 	if (!rc)
 		rc = kl_push_decode(req->content_type, NULL, req->body, req->body_len,
 				    req->now_ns, &srv->cfg->limits, &set, &e);
-	if (!rc)
-		rc = store_series(srv, req, &set, &e);
-	if (rc) {
+	if (!rc) {
+		store_series(srv, req, &set, &pk, resp);
+	} else {
 		count_discard(srv, rc, e.status);
 		kl_resp_connect_error(resp, &e);
-	} else {
-		/* an empty PushResponse: no bytes in proto, {} in JSON */
-		resp->content_type = json ? "application/json" : "application/proto";
-		if (json)
-			kl_buf_addstr(&resp->body, "{}");
 	}
 	kl_series_set_release(&set);
 }

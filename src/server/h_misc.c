@@ -89,7 +89,7 @@ void kl_h_metrics(struct kl_server *srv, const struct kl_req *req, struct kl_res
 	gauge(out, "kiln_limit_ingest_rate_bytes", "Ingest bytes/s per tenant (0 = unlimited).",
 	      c->ingest_rate_bytes);
 	gauge(out, "kiln_limit_max_series", "Series per tenant.", c->store.max_series);
-	gauge(out, "kiln_http_threads", "Requests processed at once per class.", c->threads);
+	gauge(out, "kiln_http_threads", "Query threads (--threads).", c->threads);
 	gauge(out, "kiln_http_requests_in_flight", "Requests received, not yet fully answered.",
 	      kl_server_in_flight(srv));
 }

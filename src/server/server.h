@@ -51,7 +51,7 @@ struct kl_token {
 struct kl_config {
 	char *listen;		/* host:port [127.0.0.1:4040] */
 	char *data_dir;		/* [./kiln-data] */
-	unsigned threads;	/* handler slots per class (ingest, query) [0 = 2 x cores, >= 4] */
+	unsigned threads;	/* query threads; event loops: min(cores, this) [0: 2 x cores, >= 4] */
 	unsigned max_connections;	/* open connections at once [256] */
 	struct kl_store_opts store;	/* memory, retention, sync ... (dir = data_dir) */
 	struct kl_ingest_limits limits;
@@ -181,14 +181,18 @@ void kl_h_convert(struct kl_server *srv, const struct kl_req *req, struct kl_res
 
 /*
  * Starts the server described by cfg (opens the store, binds, starts the
- * thread pool). 0 or negative with text; cfg must outlive the server.
+ * event loops and query threads). 0 or negative with text; cfg must
+ * outlive the server.
  */
 int kl_server_start(struct kl_config *cfg, struct kl_server **out, struct kl_err *err);
 
 /* The port actually bound (useful with --listen 127.0.0.1:0). */
 unsigned kl_server_port(const struct kl_server *srv);
 
-/* Stops accepting, finishes requests in flight, closes the store. NULL is fine. */
+/*
+ * Stops accepting, finishes requests in flight (30 s of grace; parked ones
+ * are always answered), closes the store. NULL is fine.
+ */
 void kl_server_stop(struct kl_server *srv);
 
 /* ---- metrics ---------------------------------------------------------------------- */
@@ -262,13 +266,33 @@ void kl_server_log(const struct kl_server *srv, enum kl_log_level level, const c
 	__attribute__((format(printf, 3, 4)));
 
 /*
- * Gives back the worker slot (--threads per class) of the request the
- * calling thread is handling. Ingest calls it once the body is decoded,
- * before kl_store_append waits for the WAL's group commit, so that waiting
- * requests do not cap how many share one fsync. No-op outside a handler
- * or when already given back; http.c releases it after the handler anyway.
+ * How an ingest handler answers once its append has an outcome: kept by
+ * http.c while the connection is parked (the struct kl_req is gone by
+ * then, so everything finish needs is in here).
  */
-void kl_server_slot_release(void);
+struct kl_park {
+	/* fills resp for the append's result rc (0, or negative with err) */
+	void (*finish)(struct kl_server *srv, const struct kl_park *pk, int rc,
+		       const struct kl_err *err, struct kl_resp *resp);
+	const char *tenant;	/* borrowed: valid for the request's life */
+	size_t n;		/* series appended */
+	bool json;		/* Push: the answer is JSON */
+};
+
+/*
+ * Appends v[0..n) to the store for tenant on behalf of the request the
+ * calling thread is handling. Inside the server with a WAL it PARKS the
+ * request: the records go into the WAL buffer, 1 is returned at once, and
+ * the handler must return without touching its response; once the group
+ * commit has made them durable (or failed) http.c resumes the connection
+ * and calls pk->finish (copied) to fill the answer. Otherwise (no WAL,
+ * an error before the WAL, outside a request: unit tests, the server
+ * stopping) it returns kl_store_append's result, 0 or negative with err,
+ * and the handler answers itself (typically with pk->finish too). The
+ * series are only read during the call.
+ */
+int kl_server_append(struct kl_server *srv, const char *tenant, const struct kl_series *v,
+		     size_t n, const struct kl_park *pk, struct kl_err *err);
 
 /* Requests received and not yet answered completely (for /metrics). */
 unsigned long kl_server_in_flight(const struct kl_server *srv);

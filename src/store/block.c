@@ -1309,7 +1309,7 @@ int store_cut(struct kl_store *s, struct kl_err *err)
 	int rc = 0;
 
 	pthread_mutex_lock(&s->cut_mu);
-	pthread_rwlock_wrlock(&s->cut_lock);
+	store_appends_hold(s);
 	pthread_rwlock_rdlock(&s->tlock);
 	nt = s->ntenants;
 	ts = kl_calloc(nt + 1, sizeof(*ts));
@@ -1319,7 +1319,7 @@ int store_cut(struct kl_store *s, struct kl_err *err)
 		memcpy(ts, s->tenants, nt * sizeof(*ts));
 	pthread_rwlock_unlock(&s->tlock);
 	if (!ts || !nb || !marks) {
-		pthread_rwlock_unlock(&s->cut_lock);
+		store_appends_release(s);
 		rc = kl_errf(err, -ENOMEM, "store: out of memory cutting blocks");
 		goto out;
 	}
@@ -1343,7 +1343,7 @@ int store_cut(struct kl_store *s, struct kl_err *err)
 			kl_errf(err, rc, "store: out of memory cutting blocks");
 		}
 	}
-	pthread_rwlock_unlock(&s->cut_lock);
+	store_appends_release(s);
 	if (rc)
 		goto out;
 

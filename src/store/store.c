@@ -2,9 +2,10 @@
 /*
  * store.c - the store's life cycle and write path: open (lock the data
  * directory, load blocks, replay the WAL into the head), append (intern
- * into the head and encode a WAL record under the tenant's lock, wait for
- * durability outside the tenant's lock, then publish), the background
- * thread (cuts, retention, compaction), stats and close.
+ * into the head and encode a WAL record under the tenant's lock; once the
+ * record is durable the completion thread publishes it and tells the
+ * caller), the background thread (cuts, retention, compaction), stats and
+ * close.
  *
  * Invariants of the write path:
  *  1. WAL records of a tenant are appended in the order their symbols were
@@ -15,8 +16,13 @@
  *  3. A profile becomes visible only after its record is durable; on any
  *     failure nothing of the batch is visible (interned symbols and empty
  *     series may remain: they are invisible to queries).
- *  4. An append holds cut_lock shared from its first step to its publish,
- *     so a cut (exclusive) sees every WAL record below its LSN published.
+ *  4. An append is counted in flight by the append gate from its first
+ *     step to its publish (or failure), pending ones included, and a cut
+ *     freezes only with none in flight: it sees every WAL record below its
+ *     LSN published.
+ *  5. Pending appends (kl_store_append_start) are published by one
+ *     completion thread once their batch is durable, in groups per tenant,
+ *     and only then told done: a thread per request never sleeps on the WAL.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +35,8 @@
 #include "store_internal.h"
 
 #define MIB ((size_t)1 << 20)
+
+static void *completer_main(void *arg);
 
 void store_log(struct kl_store *s, enum kl_log_level level, const char *fmt, ...)
 {
@@ -164,15 +172,10 @@ int kl_store_open(const struct kl_store_opts *o, struct kl_store **out, struct k
 	s->o = *o;
 	s->lock_fd = -1;
 	pthread_rwlock_init(&s->tlock, NULL);
-	{
-		pthread_rwlockattr_t attr;
-
-		/* a waiting cut goes before new appends */
-		pthread_rwlockattr_init(&attr);
-		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-		pthread_rwlock_init(&s->cut_lock, &attr);
-		pthread_rwlockattr_destroy(&attr);
-	}
+	pthread_mutex_init(&s->tk_mu, NULL);
+	pthread_cond_init(&s->tk_work, NULL);
+	pthread_cond_init(&s->tk_done, NULL);
+	pthread_cond_init(&s->gate_cv, NULL);
 	pthread_mutex_init(&s->bg_mu, NULL);
 	pthread_mutex_init(&s->cut_mu, NULL);
 	pthread_cond_init(&s->bg_cv, NULL);
@@ -220,6 +223,11 @@ int kl_store_open(const struct kl_store_opts *o, struct kl_store **out, struct k
 			kl_err_prefix(err, "store");
 			goto fail;
 		}
+		if (pthread_create(&s->completer, NULL, completer_main, s)) {
+			rc = kl_errf(err, -EAGAIN, "store: cannot start the completion thread");
+			goto fail;
+		}
+		s->completer_started = true;
 	}
 	if (pthread_create(&s->bg, NULL, background, s)) {
 		rc = kl_errf(err, -EAGAIN, "store: cannot start the background thread");
@@ -252,6 +260,14 @@ void kl_store_close(struct kl_store *s)
 		pthread_mutex_unlock(&s->bg_mu);
 		pthread_join(s->bg, NULL);
 	}
+	if (s->completer_started) {
+		/* pending appends complete first: the WAL writer still runs */
+		pthread_mutex_lock(&s->tk_mu);
+		s->tk_stop = true;
+		pthread_cond_signal(&s->tk_work);
+		pthread_mutex_unlock(&s->tk_mu);
+		pthread_join(s->completer, NULL);
+	}
 	kl_wal_close(s->wal);
 	for (i = 0; i < s->ntenants; i++)
 		store_tenant_free(s->tenants[i]);
@@ -259,7 +275,10 @@ void kl_store_close(struct kl_store *s)
 	if (s->lock_fd >= 0)
 		s->o.io->close(s->lock_fd);
 	pthread_rwlock_destroy(&s->tlock);
-	pthread_rwlock_destroy(&s->cut_lock);
+	pthread_mutex_destroy(&s->tk_mu);
+	pthread_cond_destroy(&s->tk_work);
+	pthread_cond_destroy(&s->tk_done);
+	pthread_cond_destroy(&s->gate_cv);
 	pthread_mutex_destroy(&s->bg_mu);
 	pthread_mutex_destroy(&s->cut_mu);
 	pthread_cond_destroy(&s->bg_cv);
@@ -300,18 +319,187 @@ static void marks_max(struct st_marks *a, const struct st_marks *b)
 	a->series = KL_MAX(a->series, b->series);
 }
 
-int kl_store_append(struct kl_store *s, const char *tenant, const struct kl_series *v, size_t n,
-		    struct kl_err *err)
+/* ---- appends: the gate, tickets and the completion thread ----------------- */
+
+/* A pending append (store.h). */
+struct kl_store_ticket {
+	struct kl_store *s;
+	struct kl_store_ticket *next;	/* in s->tk_head while pending */
+	struct st_tenant *t;
+	uint64_t lsn;
+	struct st_pending *pend;
+	size_t n;
+	struct st_marks marks;	/* the tenant's symbols once the record is durable */
+	kl_store_done_fn done;
+	void *ctx;
+	bool finished;		/* under tk_mu: rc and err are final */
+	bool handled;		/* the completion thread's: published or failed this pass */
+	int rc;
+	struct kl_err err;
+};
+
+/* An append enters the gate (waiting while a cut freezes the heads). */
+static void gate_enter(struct kl_store *s)
 {
-	struct st_pending *pend = NULL;
+	pthread_mutex_lock(&s->tk_mu);
+	while (s->gate_closed)
+		pthread_cond_wait(&s->gate_cv, &s->tk_mu);
+	s->appends_inflight++;
+	pthread_mutex_unlock(&s->tk_mu);
+}
+
+/* Caller holds tk_mu. */
+static void gate_leave_locked(struct kl_store *s)
+{
+	if (!--s->appends_inflight && s->gate_closed)
+		pthread_cond_broadcast(&s->gate_cv);
+}
+
+void store_appends_hold(struct kl_store *s)
+{
+	pthread_mutex_lock(&s->tk_mu);
+	while (s->gate_closed)
+		pthread_cond_wait(&s->gate_cv, &s->tk_mu);
+	s->gate_closed = true;
+	while (s->appends_inflight)
+		pthread_cond_wait(&s->gate_cv, &s->tk_mu);
+	pthread_mutex_unlock(&s->tk_mu);
+}
+
+void store_appends_release(struct kl_store *s)
+{
+	pthread_mutex_lock(&s->tk_mu);
+	s->gate_closed = false;
+	pthread_cond_broadcast(&s->gate_cv);
+	pthread_mutex_unlock(&s->tk_mu);
+}
+
+static void ticket_free(struct kl_store_ticket *tk)
+{
+	if (!tk)
+		return;
+	for (size_t i = 0; tk->pend && i < tk->n; i++)
+		store_pending_release(&tk->pend[i]);
+	kl_free(tk->pend);
+	kl_free(tk);
+}
+
+/*
+ * Publishes the durable tickets of list (rc 0) that belong to tk->t under
+ * one hold of the tenant's write lock: one lock round per tenant and
+ * group commit, not per request.
+ */
+static void publish_tenant(struct kl_store *s, struct kl_store_ticket *first)
+{
+	struct st_tenant *t = first->t;
+
+	pthread_rwlock_wrlock(&t->lock);
+	for (struct kl_store_ticket *tk = first; tk; tk = tk->next) {
+		int rc = 0;
+
+		if (tk->t != t || tk->handled)
+			continue;
+		marks_max(&t->durable, &tk->marks);
+		for (size_t i = 0; i < tk->n && !rc; i++)
+			rc = store_publish(t, &tk->pend[i]);
+		if (rc) {
+			tk->rc = kl_errf(&tk->err, rc, "store: out of memory while publishing");
+		} else {
+			atomic_fetch_add(&s->profiles_appended, tk->n);
+			atomic_store(&s->disk_full, false);
+		}
+		tk->handled = true;
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/*
+ * The completion thread: waits for the oldest pending record's batch, then
+ * publishes every pending append whose batch is resolved and tells its
+ * owner (done). One wake-up per group commit instead of one sleeping
+ * thread per request.
+ */
+static void *completer_main(void *arg)
+{
+	struct kl_store *s = arg;
+
+	pthread_mutex_lock(&s->tk_mu);
+	for (;;) {
+		struct kl_store_ticket *list, *ready = NULL, *wait = NULL, *tk, *next;
+		uint64_t oldest = UINT64_MAX;
+		struct kl_err err;
+
+		while (!s->tk_head && !s->tk_stop)
+			pthread_cond_wait(&s->tk_work, &s->tk_mu);
+		if (!s->tk_head)
+			break;	/* stopping, and nothing is pending */
+		list = s->tk_head;
+		s->tk_head = NULL;
+		for (tk = list; tk; tk = tk->next)
+			oldest = KL_MIN(oldest, tk->lsn);
+		pthread_mutex_unlock(&s->tk_mu);
+
+		(void)kl_wal_wait(s->wal, oldest, &err);
+		for (tk = list; tk; tk = next) {
+			next = tk->next;
+			tk->rc = kl_wal_poll(s->wal, tk->lsn, &tk->err);
+			if (tk->rc == 1) {
+				tk->next = wait;
+				wait = tk;
+				continue;
+			}
+			if (tk->rc == -ENOSPC)
+				atomic_store(&s->disk_full, true);
+			tk->handled = tk->rc != 0;	/* failed: nothing to publish */
+			tk->next = ready;
+			ready = tk;
+		}
+		for (tk = ready; tk; tk = tk->next) {
+			if (!tk->handled)
+				publish_tenant(s, tk);
+		}
+
+		pthread_mutex_lock(&s->tk_mu);
+		/* still in flight: back to the queue */
+		while (wait) {
+			tk = wait;
+			wait = tk->next;
+			tk->next = s->tk_head;
+			s->tk_head = tk;
+		}
+		for (tk = ready; tk; tk = next) {
+			kl_store_done_fn done = tk->done;
+			void *ctx = tk->ctx;
+
+			next = tk->next;
+			tk->next = NULL;
+			tk->finished = true;
+			gate_leave_locked(s);
+			/* once unlocked, kl_store_append_end may free tk: done, ctx are copies */
+			pthread_cond_broadcast(&s->tk_done);
+			if (done) {
+				pthread_mutex_unlock(&s->tk_mu);
+				done(ctx);
+				pthread_mutex_lock(&s->tk_mu);
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->tk_mu);
+	return NULL;
+}
+
+int kl_store_append_start(struct kl_store *s, const char *tenant, const struct kl_series *v,
+			  size_t n, kl_store_done_fn done, void *ctx,
+			  struct kl_store_ticket **ticket, struct kl_err *err)
+{
+	struct kl_store_ticket *tk = NULL;
 	struct kl_buf rec = KL_BUF_INIT;
-	struct st_marks marks = { 0 };
 	struct st_xcache xc = { 0 };
 	struct st_tenant *t;
-	uint64_t lsn = 0;
 	size_t i, k = 0;
 	int rc = 0;
 
+	*ticket = NULL;
 	if (!n)
 		return 0;
 	if (!tenant || !tenant[0])
@@ -322,60 +510,96 @@ int kl_store_append(struct kl_store *s, const char *tenant, const struct kl_seri
 			return rc;
 	}
 	t = store_tenant_get(s, tenant, true);
-	pend = kl_calloc(n, sizeof(*pend));
-	if (!t || !pend) {
-		kl_free(pend);
+	tk = kl_calloc(1, sizeof(*tk));
+	if (tk)
+		tk->pend = kl_calloc(n, sizeof(*tk->pend));
+	if (!t || !tk || !tk->pend) {
+		ticket_free(tk);
 		return kl_errf(err, -ENOMEM, "store: out of memory");
 	}
+	tk->s = s;
+	tk->t = t;
+	tk->n = n;
+	tk->done = done;
+	tk->ctx = ctx;
 	/* a cut waits until this append is published or has failed */
-	pthread_rwlock_rdlock(&s->cut_lock);
+	gate_enter(s);
 
 	pthread_rwlock_wrlock(&t->lock);
 	for (k = 0; k < n && !rc; k++)
-		rc = store_ingest_profile(t, &v[k], s->o.max_series, &xc, &pend[k], err);
+		rc = store_ingest_profile(t, &v[k], s->o.max_series, &xc, &tk->pend[k], err);
 	store_xcache_release(&xc);
 	if (!rc && s->wal) {
 		size_t est = 64 + strlen(tenant);
 
 		/* one allocation in the common case (no new symbols): varint pairs, spans */
 		for (i = 0; i < n; i++)
-			est += 40 + (size_t)pend[i].npairs * 8 + (size_t)pend[i].nspans * 12;
+			est += 40 + (size_t)tk->pend[i].npairs * 8 +
+			       (size_t)tk->pend[i].nspans * 12;
 		kl_buf_init(&rec, 300 * MIB);
 		(void)kl_buf_reserve(&rec, est);
-		rc = store_record_encode(t, &t->durable, pend, n, &rec);
+		rc = store_record_encode(t, &t->durable, tk->pend, n, &rec);
 		if (rc)
 			kl_errf(err, rc, "store: cannot encode the wal record: %s",
 				kl_strerror(rc));
 		else
-			rc = kl_wal_append(s->wal, rec.data, rec.len, &lsn, err);
-		store_marks_get(t, &marks);
-	}
-	pthread_rwlock_unlock(&t->lock);
-	kl_buf_release(&rec);
-
-	if (!rc && s->wal) {
-		rc = kl_wal_wait(s->wal, lsn, err);
-		if (rc == -ENOSPC)
-			atomic_store(&s->disk_full, true);
-	}
-	if (!rc) {
-		pthread_rwlock_wrlock(&t->lock);
-		if (s->wal)
-			marks_max(&t->durable, &marks);
+			rc = kl_wal_append(s->wal, rec.data, rec.len, &tk->lsn, err);
+		store_marks_get(t, &tk->marks);
+	} else if (!rc) {
+		/* no WAL: visible at once, under the same hold of the lock */
 		for (i = 0; i < n && !rc; i++)
-			rc = store_publish(t, &pend[i]);
-		pthread_rwlock_unlock(&t->lock);
+			rc = store_publish(t, &tk->pend[i]);
 		if (rc)
 			kl_errf(err, rc, "store: out of memory while publishing");
 		else
 			atomic_fetch_add(&s->profiles_appended, n);
-		if (!rc && s->wal)
-			atomic_store(&s->disk_full, false);
 	}
-	pthread_rwlock_unlock(&s->cut_lock);
-	for (i = 0; i < n; i++)
-		store_pending_release(&pend[i]);
-	kl_free(pend);
+	pthread_rwlock_unlock(&t->lock);
+	kl_buf_release(&rec);
+
+	pthread_mutex_lock(&s->tk_mu);
+	if (rc || !s->wal) {
+		gate_leave_locked(s);
+		pthread_mutex_unlock(&s->tk_mu);
+		ticket_free(tk);
+		return rc;
+	}
+	tk->next = s->tk_head;
+	s->tk_head = tk;
+	pthread_cond_signal(&s->tk_work);
+	pthread_mutex_unlock(&s->tk_mu);
+	*ticket = tk;
+	return 0;
+}
+
+int kl_store_append_end(struct kl_store_ticket *tk, struct kl_err *err)
+{
+	struct kl_store *s;
+	int rc;
+
+	if (!tk)
+		return 0;
+	s = tk->s;
+	pthread_mutex_lock(&s->tk_mu);
+	while (!tk->finished)
+		pthread_cond_wait(&s->tk_done, &s->tk_mu);
+	pthread_mutex_unlock(&s->tk_mu);
+	rc = tk->rc;
+	if (rc && err)
+		*err = tk->err;
+	ticket_free(tk);
+	return rc;
+}
+
+int kl_store_append(struct kl_store *s, const char *tenant, const struct kl_series *v, size_t n,
+		    struct kl_err *err)
+{
+	struct kl_store_ticket *tk;
+	int rc;
+
+	rc = kl_store_append_start(s, tenant, v, n, NULL, NULL, &tk, err);
+	if (!rc && tk)
+		rc = kl_store_append_end(tk, err);
 	return rc;
 }
 

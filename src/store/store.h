@@ -69,7 +69,8 @@ int kl_store_open(const struct kl_store_opts *o, struct kl_store **out, struct k
 
 /*
  * Stops the background threads, flushes and syncs the WAL, frees
- * everything. NULL is fine.
+ * everything. Pending appends are completed first (their done callbacks
+ * run); their tickets must have been ended before. NULL is fine.
  */
 void kl_store_close(struct kl_store *s);
 
@@ -83,6 +84,39 @@ void kl_store_close(struct kl_store *s);
  */
 int kl_store_append(struct kl_store *s, const char *tenant, const struct kl_series *v, size_t n,
 		    struct kl_err *err);
+
+/*
+ * kl_store_append in two halves, so that no thread has to sleep through
+ * the WAL's group commit (the server parks the connection instead).
+ *
+ * kl_store_append_start does the append's work (intern into the head,
+ * encode, copy into the WAL buffer) and returns:
+ *   - 0 with *ticket NULL: done, durable as o->sync says, visible (this is
+ *     the case without a WAL);
+ *   - negative with *ticket NULL: failed, nothing stored (text in err);
+ *   - 0 with *ticket set: pending. done(ctx) is then called exactly once,
+ *     from the store's completion thread, as soon as the outcome is known
+ *     (the record is durable and its profiles are visible, or it failed);
+ *     possibly before kl_store_append_start returns. done must be quick and
+ *     must not call into the store (it wakes or resumes the waiter); ctx
+ *     must stay valid until done has been called. done may be NULL.
+ * The series are only read during the call. A pending append holds off
+ * the head's cut (like a synchronous append in progress) until it ends.
+ */
+struct kl_store_ticket;
+typedef void (*kl_store_done_fn)(void *ctx);
+
+int kl_store_append_start(struct kl_store *s, const char *tenant, const struct kl_series *v,
+			  size_t n, kl_store_done_fn done, void *ctx,
+			  struct kl_store_ticket **ticket, struct kl_err *err);
+
+/*
+ * The outcome of a pending append: 0 (durable and visible) or the error
+ * (-ENOSPC, -EIO ... with text, nothing stored); frees the ticket. Waits if
+ * the outcome is not known yet (at most one group commit). Call it exactly
+ * once per ticket, from any thread, before kl_store_close. NULL returns 0.
+ */
+int kl_store_append_end(struct kl_store_ticket *ticket, struct kl_err *err);
 
 /* A query over one tenant. */
 struct kl_store_query {

@@ -7,8 +7,8 @@
  * include it.
  *
  * Locking (docs/storage.md "Read path and concurrency"): cut_mu (one cut,
- * compaction or retention pass at a time) -> cut_lock (appends shared, the
- * freeze of a cut exclusive) -> tlock (the tenant table) -> each tenant's
+ * compaction or retention pass at a time) -> the append gate (appends in
+ * flight, the freeze of a cut exclusive; store.c) -> tlock (the tenant table) -> each tenant's
  * rwlock (everything inside the tenant). Ingest takes the tenant's write
  * lock twice per batch, briefly (intern + encode, then publish after the
  * WAL wait, which holds no tenant lock); queries take the read lock.
@@ -236,8 +236,22 @@ struct kl_store {
 	uint64_t frozen_lsn;	/* the cut in progress (0: none); under cut_mu */
 	pthread_mutex_t cut_mu;	/* one cut at a time */
 
-	/* appends hold it shared from start to end; a cut holds it exclusive */
-	pthread_rwlock_t cut_lock;
+	/*
+	 * The append gate (store.c): appends_inflight counts appends from
+	 * their first step to their publish (or failure), pending ones
+	 * included; a cut closes the gate (new appends wait) and waits for the
+	 * count to reach 0 before it freezes the heads. Not a rwlock: a pending
+	 * append is published by the completion thread, not the thread that
+	 * started it. Guarded by tk_mu, as is the queue of pending appends.
+	 */
+	pthread_mutex_t tk_mu;
+	pthread_cond_t tk_work;		/* the completion thread: a ticket queued, or stop */
+	pthread_cond_t tk_done;		/* kl_store_append_end: a ticket finished */
+	pthread_cond_t gate_cv;		/* the gate opened, or no append in flight */
+	struct kl_store_ticket *tk_head;	/* pending appends, any order */
+	size_t appends_inflight;
+	bool gate_closed, tk_stop, completer_started;
+	pthread_t completer;		/* publishes pending appends once durable */
 	pthread_t bg;		/* cuts and retention */
 	bool bg_started, bg_stop;
 	pthread_mutex_t bg_mu;
@@ -259,6 +273,14 @@ struct kl_store {
 /* Formats a log line for the store's log callback (no-op without one). */
 void store_log(struct kl_store *s, enum kl_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * The cut's side of the append gate: store_appends_hold closes it and
+ * returns once no append is in flight (every WAL record appended so far is
+ * published or failed); store_appends_release reopens it.
+ */
+void store_appends_hold(struct kl_store *s);
+void store_appends_release(struct kl_store *s);
 
 /* ---- head.c ------------------------------------------------------------------ */
 

@@ -959,7 +959,11 @@ static const struct wal_fail *find_fail(const struct kl_wal *w, uint64_t lsn)
 	return lsn <= w->forgotten_lsn ? &forgotten : NULL;
 }
 
-int kl_wal_wait(struct kl_wal *w, uint64_t lsn, struct kl_err *err)
+/*
+ * kl_wal_wait (wait) and kl_wal_poll (!wait): the outcome of lsn, or 1
+ * when not waiting and its batch is not written yet.
+ */
+static int wal_outcome(struct kl_wal *w, uint64_t lsn, bool wait, struct kl_err *err)
 {
 	const struct wal_fail *f;
 	struct wal_fail copy;
@@ -969,9 +973,13 @@ int kl_wal_wait(struct kl_wal *w, uint64_t lsn, struct kl_err *err)
 		pthread_mutex_unlock(&w->mu);
 		return kl_errf(err, -KL_EUSAGE, "wal: record %" PRIu64 " was never appended", lsn);
 	}
-	while (w->resolved_lsn < lsn)
+	while (wait && w->resolved_lsn < lsn)
 		pthread_cond_wait(&w->cv_batch[(w->batch_gen + (lsn > w->batch_last)) & 1],
 				  &w->mu);
+	if (w->resolved_lsn < lsn) {
+		pthread_mutex_unlock(&w->mu);
+		return 1;
+	}
 	f = find_fail(w, lsn);
 	if (f)
 		copy = *f;
@@ -980,6 +988,16 @@ int kl_wal_wait(struct kl_wal *w, uint64_t lsn, struct kl_err *err)
 		return 0;
 	return kl_errf(err, copy.err, "wal: %s failed: %s (record %" PRIu64 " not stored)",
 		       copy.op, kl_strerror(copy.err), lsn);
+}
+
+int kl_wal_wait(struct kl_wal *w, uint64_t lsn, struct kl_err *err)
+{
+	return wal_outcome(w, lsn, true, err);
+}
+
+int kl_wal_poll(struct kl_wal *w, uint64_t lsn, struct kl_err *err)
+{
+	return wal_outcome(w, lsn, false, err);
 }
 
 int kl_wal_checkpoint(struct kl_wal *w, uint64_t lsn, struct kl_err *err)

@@ -73,6 +73,14 @@ int kl_wal_append(struct kl_wal *w, const void *payload, size_t len, uint64_t *l
 int kl_wal_wait(struct kl_wal *w, uint64_t lsn, struct kl_err *err);
 
 /*
+ * kl_wal_wait without the wait: 1 while lsn's batch is not written yet,
+ * else what kl_wal_wait would return (0, or the batch's error with text).
+ * The store's completion thread waits once (kl_wal_wait) for the oldest
+ * record it tracks, then polls the others: one wake-up per batch.
+ */
+int kl_wal_poll(struct kl_wal *w, uint64_t lsn, struct kl_err *err);
+
+/*
  * Declares every record with LSN < lsn no longer needed (its data now lives
  * in a block): whole segments below it are deleted. The current segment is
  * closed and a new one started first, so the next records land in a
