@@ -26,6 +26,10 @@ int lock_test_wait_rd(pthread_rwlock_t *l);
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
+/*
+ * Set by holder() once it has the lock, and left set: a waiter descheduled
+ * past the whole hold would otherwise spin for ever (it hung CI once).
+ */
 static _Atomic int held;
 
 __attribute__((noinline)) int lock_test_wait_mutex(pthread_mutex_t *m)
@@ -82,7 +86,6 @@ static void *holder(void *arg)
 		pthread_rwlock_wrlock(&rw);
 	atomic_store(&held, 1);
 	nanosleep(&d, NULL);
-	atomic_store(&held, 0);
 	if (ms > 0)
 		pthread_mutex_unlock(&mu);
 	else
