@@ -49,26 +49,6 @@ static int64_t write_dir(const char *dir)
 	return total;
 }
 
-/* Reads a whole file (malloc'ed); *n gets its size. */
-static uint8_t *read_all(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *d;
-	long len;
-
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	d = malloc((size_t)len + 1);
-	assert_non_null(d);
-	assert_int_equal(fread(d, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	*n = (size_t)len;
-	return d;
-}
-
 /*
  * Asserts that the trees hold the same files with the same bytes (not
  * ZSTD_VERSION, nor deleted/: git keeps no empty directory).
@@ -95,7 +75,7 @@ static size_t same_tree(const char *want, const char *got)
 			files += same_tree(a, b);
 		} else {
 			size_t n, m;
-			uint8_t *x = read_all(a, &n), *y = read_all(b, &m);
+			uint8_t *x = test_slurp(a, &n), *y = test_slurp(b, &m);
 
 			if (n != m || memcmp(x, y, n))
 				fail_msg("%s differs from %s (%zu and %zu bytes)", b, a, m, n);
@@ -181,7 +161,7 @@ static void test_same_bytes(void **state)
 
 	(void)state;
 	snprintf(vpath, sizeof(vpath), "%s/ZSTD_VERSION", fx);
-	v = (char *)read_all(vpath, &n);
+	v = (char *)test_slurp(vpath, &n);
 	version = (unsigned)strtoul(v, NULL, 10);
 	free(v);
 	write_dir(dir);

@@ -41,19 +41,15 @@ static const char *const test_pprof_fixtures[] KL_UNUSED = {
 };
 
 /*
- * Reads fixture rel (e.g. "pprof/go-cpu.pb.gz") whole into a malloc'ed,
- * NUL-terminated buffer; *len gets its size. Fails the test if absent.
+ * Reads the file at path whole into a malloc'ed, NUL-terminated buffer;
+ * *len gets its size. Fails the test if it cannot.
  */
-static KL_UNUSED uint8_t *test_read_fixture(const char *rel, size_t *len)
+static KL_UNUSED uint8_t *test_slurp(const char *path, size_t *len)
 {
-	const char *dir = getenv("KILN_FIXTURES");
-	char path[4096];
+	FILE *f = fopen(path, "rb");
 	uint8_t *data;
-	FILE *f;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/fixtures", rel);
-	f = fopen(path, "rb");
 	if (!f)
 		fail_msg("cannot open %s", path);
 	fseek(f, 0, SEEK_END);
@@ -66,6 +62,19 @@ static KL_UNUSED uint8_t *test_read_fixture(const char *rel, size_t *len)
 	data[n] = '\0';
 	*len = (size_t)n;
 	return data;
+}
+
+/*
+ * Reads fixture rel (e.g. "pprof/go-cpu.pb.gz") whole into a malloc'ed,
+ * NUL-terminated buffer; *len gets its size. Fails the test if absent.
+ */
+static KL_UNUSED uint8_t *test_read_fixture(const char *rel, size_t *len)
+{
+	const char *dir = getenv("KILN_FIXTURES");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "../shared/fixtures", rel);
+	return test_slurp(path, len);
 }
 
 /* Reads a pprof fixture into a profile. Fails the test on any error. */
