@@ -8,7 +8,9 @@
 # with or without a profiler), then heaptrack and gperftools' HEAPPROFILE (tcmalloc) on
 # N/10 pairs (they are 15-170x slower) compared per pair. Each figure is the
 # loop's thread CPU time (runnable-but-waiting time on a shared machine is
-# left out; the agent's work is on that thread), best of R interleaved runs. Accuracy: prog_heap's
+# left out; the agent's work is on that thread), best of R interleaved runs, and the
+# min/median/max over the R rounds of each round's ratio to the plain run of the same round
+# (the machine's noise moves single runs by several points). Accuracy: prog_heap's
 # in-use and allocated bytes as reported at 512 KiB and 64 KiB vs its truth.
 # Usage: bench/agent_heap.sh [build dir, default build] [pairs, default 20000000] [runs, default 5]
 set -uo pipefail
@@ -28,10 +30,11 @@ prog() {	# the built test program, or compiled here
 mb=$(prog prog_mallocbench) || exit 2
 ph=$(prog prog_heap) || exit 2
 
-# the loop's thread CPU seconds printed by prog_mallocbench, best of $runs
-declare -A best
+# the loop's thread CPU seconds printed by prog_mallocbench, best of $runs, and every run
+declare -A best all
 note() {	# note NAME SECONDS
 	local cur=${best[$1]:-}
+	all[$1]="${all[$1]:-} $2"
 	if [ -z "$cur" ] || awk -v a="$2" -v b="$cur" 'BEGIN { exit !(a < b) }'; then best[$1]=$2; fi
 }
 cpu() { awk '$1 == "cpu" { print $2 }'; }
@@ -71,13 +74,24 @@ for ((r = 0; r < runs; r++)); do
 	fi
 done
 
-# row LABEL NAME BASE: the best figure of NAME and its ratio to BASE's (if NAME ran)
+# row LABEL NAME BASE: the best figure of NAME and its ratio to BASE's (if NAME ran), then
+# min/median/max of the per-round ratios
 row() {
 	[ -n "${best[$2]:-}" ] || return 0
-	awk -v l="$1" -v a="${best[$2]}" -v b="${best[$3]}" \
-		'BEGIN { printf "  %-22s %s   %.2fx (%+.1f%%)\n", l, a, a / b, (a / b - 1) * 100 }'
+	awk -v l="$1" -v a="${best[$2]}" -v b="${best[$3]}" -v xs="${all[$2]}" -v ys="${all[$3]}" '
+		BEGIN {
+			n = split(xs, x, " "); split(ys, y, " ")
+			for (i = 1; i <= n; i++) r[i] = (x[i] / y[i] - 1) * 100
+			for (i = 2; i <= n; i++)	# insertion sort: mawk has no asort
+				for (j = i; j > 1 && r[j - 1] > r[j]; j--) { t = r[j]; r[j] = r[j - 1]; r[j - 1] = t }
+			printf "  %-22s %s   %.2fx (%+.1f%%)", l, a, a / b, (a / b - 1) * 100
+			if (n > 1)
+				printf "   rounds: %+.1f / %+.1f / %+.1f %%", r[1], r[int((n + 1) / 2)], r[n]
+			printf "\n"
+		}'
 }
-echo "malloc/free microbenchmark, $pairs pairs, best of $runs (CPU seconds of the loop):"
+echo "malloc/free microbenchmark, $pairs pairs, best of $runs (CPU seconds of the loop;" \
+     "rounds: min / median / max of the per-round ratios):"
 echo "  glibc plain            ${best[plain]}"
 row "libkiln loaded, off" off plain
 row "libkiln heap 512 KiB" kiln plain

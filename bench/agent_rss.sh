@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 # agent_rss.sh - the memory libkiln adds to a program with many distinct
 # stacks (issue target: <= 20 MB with 10k unique stacks). Runs
-# tests/agent/prog_stacks (a binary call tree of 16,384 leaves) plain and
-# under the agent with cpu, wall, heap and lock on (heap sampled often so
-# that every leaf's stack is seen), compares peak RSS, and counts the
-# unique stacks the agent actually recorded.
-# Usage: bench/agent_rss.sh [BUILD_DIR] [SECONDS]
+# tests/agent/prog_stacks (a binary call tree, 10,000 and then all 16,384 of
+# its leaves) plain and under the agent with cpu, wall, heap and lock on
+# (heap sampled often so that every leaf's stack is seen, 2-s intervals
+# merged into KILN_OUTPUT), compares peak RSS over the whole life (VmHWM
+# read after the agent's exit handler wrote its files), min/median/max of
+# RUNS runs, and counts the unique stacks the agent actually recorded.
+# Usage: bench/agent_rss.sh [BUILD_DIR] [SECONDS] [RUNS]
 set -u
 B=${1:-build}
 SECS=${2:-6}
+RUNS=${3:-3}
 PROG=$B/tests/agent/prog_stacks
 LIB=$B/lib/libkiln.so
 KILN=$B/bin/kiln
@@ -20,24 +23,32 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 field() { tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# min/median/max of the numbers on stdin (KiB), in MiB
+spread() {
+	sort -n | awk '{ v[NR] = $1 } END {
+		printf "%.1f / %.1f / %.1f MiB", v[1] / 1024, v[int((NR + 1) / 2)] / 1024, v[NR] / 1024 }'
+}
 
-plain=$("$PROG" 14 "$SECS" | field hwm_kb)
-agent_out=$(LD_PRELOAD=$LIB KILN_PROFILES=cpu,wall,heap,lock KILN_CPU_HZ=1000 \
-	KILN_HEAP_SAMPLE_BYTES=256 KILN_UPLOAD_INTERVAL=2s KILN_OUTPUT="$TMP/p.pb.gz" \
-	"$PROG" 14 "$SECS")
-agent=$(echo "$agent_out" | field hwm_kb)
-stacks=0
-for f in "$TMP"/p*.pb.gz; do
-	idx=()
-	case $f in *.heap.pb.gz) idx=(--sample_index alloc_space) ;; esac
-	n=$("$KILN" convert --to folded "${idx[@]}" -o - "$f" 2>/dev/null | wc -l)
-	echo "  $(basename "$f"): $n unique stacks"
-	[ "$n" -gt "$stacks" ] && stacks=$n
+plain=$("$PROG" 14 1 | field hwm_kb)
+lock_only=$(LD_PRELOAD=$LIB KILN_PROFILES=lock KILN_OUTPUT="$TMP/l.pb.gz" "$PROG" 14 1 |
+	field hwm_kb)
+echo "prog_stacks plain: peak RSS $(mib "$plain") MiB; the agent's libraries and threads with" \
+     "nothing recorded (lock only, no contention) add $(mib $((lock_only - plain))) MiB"
+for paths in 10000 16384; do
+	added=()
+	stacks=0
+	for ((r = 0; r < RUNS; r++)); do
+		rm -f "$TMP"/p*.pb.gz
+		out=$(LD_PRELOAD=$LIB KILN_PROFILES=cpu,wall,heap,lock KILN_CPU_HZ=1000 \
+			KILN_HEAP_SAMPLE_BYTES=256 KILN_UPLOAD_INTERVAL=2s KILN_OUTPUT="$TMP/p.pb.gz" \
+			"$PROG" 14 "$SECS" "$paths")
+		added+=($(($(echo "$out" | field hwm_kb) - plain)))
+		n=$("$KILN" convert --to folded --sample_index alloc_space -o - "$TMP/p.heap.pb.gz" \
+			2>/dev/null | wc -l)
+		[ "$n" -gt "$stacks" ] && stacks=$n
+	done
+	echo "$paths paths, $SECS s, $RUNS runs: RSS added by libkiln (cpu+wall+heap+lock)" \
+	     "min/median/max $(printf '%s\n' "${added[@]}" | spread), heap profile with up to" \
+	     "$stacks unique stacks (target <= 20 MB with 10k)"
 done
-echo "prog_stacks 14 levels, $SECS s: peak RSS plain $((plain / 1024)) MiB, with libkiln" \
-     "(cpu+wall+heap+lock) $((agent / 1024)) MiB"
-lock_only=$(LD_PRELOAD=$LIB KILN_PROFILES=lock KILN_OUTPUT="$TMP/l.pb.gz" "$PROG" 14 1 | field hwm_kb)
-echo "of which the agent's libraries and threads with nothing recorded (lock only, no" \
-     "contention): $(((lock_only - plain) / 1024)) MiB"
-echo "RSS added by the agent: $(((agent - plain) / 1024)) MiB with up to $stacks unique stacks" \
-     "in one profile (target <= 20 MB with 10k)"

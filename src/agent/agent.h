@@ -229,23 +229,36 @@ uint64_t agent_sampler_threads(void);
 
 /*
  * Heap sampling: the malloc hooks are always linked in and pass straight
- * through until agent_heap_start. Values: alloc buf [objects, bytes] per
+ * through until agent_heap_start. Values: allocations [objects, bytes] per
  * interval (unbiased, each sample weighted 1/p); in-use [objects, bytes]
- * of sampled allocations not yet freed.
+ * of sampled allocations not yet freed. Both come from one stack store
+ * (each stack's frames are kept once).
  */
 int agent_heap_start(const struct agent_config *c);
 void agent_heap_stop(void);
-extern struct agent_profbuf *agent_heap_alloc_buf;
+/*
+ * Calls fn for every stack with allocations sampled since the last call,
+ * with [alloc_objects, alloc_bytes], and starts counting afresh. Returns
+ * the samples whose allocations were lost since the last call (stack store
+ * full). One caller at a time (the builder); not signal-safe.
+ */
+uint64_t agent_heap_allocs(agent_stack_fn fn, void *ctx);
 /* Calls fn for every live sampled stack with [inuse_objects, inuse_bytes]. */
 int agent_heap_inuse(agent_stack_fn fn, void *ctx);
 /*
  * When agent_heap_stop returns, no hook records any more and the in-use
- * table and agent_heap_alloc_buf (set to NULL) are released: build the last
+ * table and the undrained allocations are released: build the last
  * profiles before stopping. Counters for kiln_get_stats: samples recorded,
  * samples lost (stack store or live table full, or no stack).
  */
 uint64_t agent_heap_samples(void);
 uint64_t agent_heap_dropped(void);
+/*
+ * Bytes of stacks the heap's store holds now: frames plus 4 words per
+ * (label set, stack), its fixed index (512 KiB once touched) not included.
+ * For tests of what a stack costs. Not signal-safe.
+ */
+size_t agent_heap_stack_bytes(void);
 
 /* Lock contention: values [contentions, delay ns]. */
 int agent_lock_start(const struct agent_config *c);
@@ -266,6 +279,14 @@ struct kl_profile;
  * frames; unknown frames are "module+0xoffset". NULL on out of memory.
  */
 struct kl_profile *agent_build_profile(unsigned type, int64_t start_ns, int64_t end_ns);
+/*
+ * The same, added to into (a profile of type built by these functions, or
+ * NULL for a new one), which it takes: equal samples are summed in place,
+ * so a run's total grows without being copied. Returns into (or the new
+ * profile); NULL on out of memory, into freed. Not for threads (a snapshot).
+ */
+struct kl_profile *agent_build_into(unsigned type, struct kl_profile *into, int64_t start_ns,
+				    int64_t end_ns);
 
 /* ---- added by the export helper: kiln.c, symbolize.c, build.c, export.c, pull.c --------- */
 
@@ -334,6 +355,27 @@ uint64_t agent_build_samples(void);
  * child; agent_export_atfork_child restarts the threads when restart.
  */
 int agent_export_start(const struct agent_config *c);
+/*
+ * Opens libcurl (dlopen, once per process; it and its ~30 libraries are
+ * mapped only by agents that upload) and initialises it. Before starting
+ * an exporter with a server address. 0, or -ENOENT / -ENOMEM with why in msg.
+ */
+int agent_export_curl_init(char *msg, size_t msgsz);
+
+/* A symbol to look up and where its address goes (offset in a table of function pointers). */
+struct agent_dlsym {
+	const char *name;
+	size_t off;
+};
+
+/*
+ * export.c: dlopen(soname) (RTLD_LOCAL, never unloaded) and stores the
+ * address of each of syms[0..n) at table + off, so that a library (and
+ * what it pulls in) is mapped only by agents that use it. 0, or -ENOENT
+ * with why in msg. Not signal-safe; callers serialise per table.
+ */
+int agent_dlopen_syms(const char *soname, const struct agent_dlsym *syms, size_t n,
+		      void *table, char *msg, size_t msgsz);
 void agent_export_stop(void);
 int agent_export_flush(void);
 int agent_export_take(unsigned type, struct kl_buf *out);

@@ -5,7 +5,11 @@
  * are symbolized here, off the signal path, with locations, functions and
  * mappings de-duplicated per profile; label sets become string sample
  * labels; equal (labels, stack) pairs become one sample. Called by the
- * exporter, one build at a time.
+ * exporter, one build at a time. A build may also add to a profile built
+ * before (KILN_OUTPUT's total): its tables are indexed again, so that a
+ * run's total is never copied to be merged; a location reused from an
+ * earlier build is checked once per build against what its address means
+ * now (a library unloaded and another loaded there gets new locations).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -25,15 +29,17 @@ struct builder {
 	int failed;
 	struct kl_hindex locs;	/* pc -> location */
 	struct kl_hindex funcs;	/* (name, system name, file) -> function */
-	struct kl_hindex samples;	/* (label set, locations) -> sample */
-	uint32_t *sample_lsets;	/* label set of each sample */
-	size_t sample_lsets_cap;
+	struct kl_hindex samples;	/* (labels, locations) -> sample */
+	uint32_t nold;		/* locations of earlier builds (build into a total) */
+	uint8_t *checked;	/* per old location: LOC_UNCHECKED, LOC_OK, LOC_STALE */
 	uint32_t *maps;		/* symbolizer map index -> mapping index + 1 */
 	size_t maps_cap;
 	uint32_t *stack;	/* location indexes of the stack being added */
 	size_t stack_cap;
 	uint64_t nseen;		/* value 0 summed (cpu, wall: samples) */
 };
+
+enum { LOC_UNCHECKED, LOC_OK, LOC_STALE };
 
 static struct agent_symbolizer *symbolizer;
 static _Atomic uint64_t dropped_total, samples_total;
@@ -59,6 +65,12 @@ uint64_t agent_build_samples(void)
 	return atomic_load(&samples_total);
 }
 
+static uint64_t function_hash(const struct kl_function *fn)
+{
+	return kl_hash_u64(((uint64_t)fn->name << 32 | fn->system_name) ^
+			   kl_hash_u64(fn->filename));
+}
+
 static uint32_t function_of(struct builder *b, const struct agent_symframe *f)
 {
 	struct kl_profile *p = b->p;
@@ -67,8 +79,7 @@ static uint32_t function_of(struct builder *b, const struct agent_symframe *f)
 		.system_name = kl_profile_cstr(p, f->system_name),
 		.filename = kl_profile_cstr(p, f->file),
 	};
-	uint64_t h = kl_hash_u64(((uint64_t)fn.name << 32 | fn.system_name) ^
-				 kl_hash_u64(fn.filename));
+	uint64_t h = function_hash(&fn);
 	struct kl_hindex_probe pr;
 	uint32_t idx;
 
@@ -114,7 +125,16 @@ static uint32_t mapping_of(struct builder *b, const struct agent_sym *sym)
 	m.build_id = kl_profile_cstr(b->p, sym->map_build_id);
 	m.flags = KL_MAP_HAS_FUNCTIONS | KL_MAP_HAS_INLINE_FRAMES |
 		  (sym->map_has_lines ? KL_MAP_HAS_FILENAMES | KL_MAP_HAS_LINE_NUMBERS : 0);
-	idx = kl_profile_add_mapping(b->p, &m);
+	/* an earlier build's (a total has a few dozen at most: a scan will do) */
+	for (idx = 0; idx < b->p->nmappings; idx++) {
+		const struct kl_mapping *o = &b->p->mappings[idx];
+
+		if (o->start == m.start && o->limit == m.limit && o->filename == m.filename &&
+		    o->build_id == m.build_id && o->flags == m.flags)
+			break;
+	}
+	if (idx == b->p->nmappings)
+		idx = kl_profile_add_mapping(b->p, &m);
 	if (kl_profile_failed(b->p)) {
 		b->failed = -ENOMEM;
 		return 0;
@@ -123,36 +143,73 @@ static uint32_t mapping_of(struct builder *b, const struct agent_sym *sym)
 	return idx + 1;
 }
 
+/* Whether old location idx says what lines[0..n) in mapping say now. */
+static bool location_same(const struct kl_profile *p, uint32_t idx, uint32_t mapping,
+			  const struct kl_line *lines, uint32_t n)
+{
+	const struct kl_location *l = &p->locations[idx];
+	const struct kl_line *o = kl_location_lines(p, l);
+
+	if (l->mapping != mapping || l->nlines != n)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		if (o[i].function != lines[i].function || o[i].line != lines[i].line)
+			return false;
+	}
+	return true;
+}
+
+/* What pc means now: *mapping and lines (*n of them). 0 or -ENOMEM. */
+static int location_lines(struct builder *b, uintptr_t pc, uint32_t *mapping,
+			  struct kl_line *lines, uint32_t *n)
+{
+	struct agent_sym sym;
+
+	if (agent_symbolize(symbolizer, pc, &sym))
+		return b->failed = -ENOMEM;
+	*mapping = mapping_of(b, &sym);
+	for (uint32_t i = 0; i < sym.nframes; i++) {
+		lines[i].function = function_of(b, &sym.frames[i]);
+		lines[i].line = sym.frames[i].line;
+		lines[i].column = 0;
+	}
+	*n = sym.nframes;
+	return b->failed;
+}
+
 static uint32_t location_of(struct builder *b, uintptr_t pc)
 {
 	uint64_t h = kl_hash_u64(pc);
 	struct kl_hindex_probe pr;
 	struct kl_line lines[AGENT_SYM_MAX_FRAMES];
 	struct kl_location loc = { 0 };
-	struct agent_sym sym;
-	uint32_t idx;
+	uint32_t idx, nlines = 0;
+	bool have = false;
 
 	for (idx = kl_hindex_first(&b->locs, h, &pr); idx != KL_HINDEX_NONE;
 	     idx = kl_hindex_next(&b->locs, &pr)) {
-		if (b->p->locations[idx].address == pc)
+		if (b->p->locations[idx].address != pc)
+			continue;
+		if (idx >= b->nold || b->checked[idx] == LOC_OK)
 			return idx;
+		if (b->checked[idx] == LOC_STALE)
+			continue;
+		/* an earlier build's, not compared yet in this one */
+		if (!have && location_lines(b, pc, &loc.mapping, lines, &nlines))
+			return 0;
+		have = true;
+		if (location_same(b->p, idx, loc.mapping, lines, nlines)) {
+			b->checked[idx] = LOC_OK;
+			return idx;
+		}
+		b->checked[idx] = LOC_STALE;
 	}
-	if (agent_symbolize(symbolizer, pc, &sym)) {
-		b->failed = -ENOMEM;
-		return 0;
-	}
-	loc.mapping = mapping_of(b, &sym);
-	for (uint32_t i = 0; i < sym.nframes; i++) {
-		lines[i].function = function_of(b, &sym.frames[i]);
-		lines[i].line = sym.frames[i].line;
-		lines[i].column = 0;
-	}
-	if (b->failed)
+	if (!have && location_lines(b, pc, &loc.mapping, lines, &nlines))
 		return 0;
 	loc.id = b->p->nlocations + 1;
 	loc.address = pc;
-	idx = kl_profile_add_location(b->p, &loc, lines, sym.nframes);
-	if (kl_profile_failed(b->p) || kl_hindex_insert_at(&b->locs, &pr, idx)) {
+	idx = kl_profile_add_location(b->p, &loc, lines, nlines);
+	if (kl_profile_failed(b->p) || kl_hindex_insert(&b->locs, h, idx)) {
 		b->failed = -ENOMEM;
 		return 0;
 	}
@@ -174,6 +231,33 @@ static uint32_t labels_of(struct builder *b, uint32_t id, struct kl_label *out)
 		};
 	}
 	return (uint32_t)n;
+}
+
+static uint64_t sample_hash(const uint32_t *locs, uint32_t n, const struct kl_label *labels,
+			    uint32_t nl)
+{
+	uint64_t h = kl_hash(locs, n * sizeof(uint32_t));
+
+	for (uint32_t i = 0; i < nl; i++)
+		h = kl_hash_u64(h ^ ((uint64_t)labels[i].key << 32 | labels[i].str));
+	return h;
+}
+
+static bool sample_same(const struct kl_profile *p, uint32_t idx, const uint32_t *locs,
+			uint32_t n, const struct kl_label *labels, uint32_t nl)
+{
+	const struct kl_sample *s = &p->samples[idx];
+	const struct kl_label *o = kl_sample_labels(p, s);
+
+	if (s->nlocs != n || s->nlabels != nl ||
+	    memcmp(kl_sample_locs(p, s), locs, n * sizeof(uint32_t)))
+		return false;
+	for (uint32_t i = 0; i < nl; i++) {
+		if (o[i].key != labels[i].key || o[i].str != labels[i].str ||
+		    o[i].num != labels[i].num)
+			return false;
+	}
+	return true;
 }
 
 static void add_stack(void *ctx, uint32_t labelset, const uintptr_t *pcs, uint32_t n,
@@ -200,13 +284,12 @@ static void add_stack(void *ctx, uint32_t labelset, const uintptr_t *pcs, uint32
 	}
 	if (b->col == 0)
 		b->nseen += (uint64_t)values[0];
-	h = kl_hash_u64(kl_hash(b->stack, n * sizeof(uint32_t)) ^ labelset);
+	/* by labels, not label set id: samples of earlier builds have only their labels */
+	nl = labels_of(b, labelset, labels);
+	h = sample_hash(b->stack, n, labels, nl);
 	for (idx = kl_hindex_first(&b->samples, h, &pr); idx != KL_HINDEX_NONE;
 	     idx = kl_hindex_next(&b->samples, &pr)) {
-		const struct kl_sample *s = &p->samples[idx];
-
-		if (b->sample_lsets[idx] == labelset && s->nlocs == n &&
-		    !memcmp(kl_sample_locs(p, s), b->stack, n * sizeof(uint32_t))) {
+		if (sample_same(p, idx, b->stack, n, labels, nl)) {
 			int64_t *v = p->values + (size_t)idx * b->ncols + b->col;
 
 			for (uint32_t k = 0; k < nvals; k++)
@@ -216,14 +299,11 @@ static void add_stack(void *ctx, uint32_t labelset, const uintptr_t *pcs, uint32
 	}
 	for (uint32_t k = 0; k < nvals; k++)
 		vals[b->col + k] = values[k];
-	nl = labels_of(b, labelset, labels);
 	idx = kl_profile_add_sample(p, b->stack, n, vals, nl ? labels : NULL, nl);
-	if (kl_profile_failed(p) || KL_GROW(b->sample_lsets, b->sample_lsets_cap, idx + 1) ||
-	    kl_hindex_insert_at(&b->samples, &pr, idx)) {
+	if (kl_profile_failed(p) || kl_hindex_insert_at(&b->samples, &pr, idx)) {
 		b->failed = -ENOMEM;
 		return;
 	}
-	b->sample_lsets[idx] = labelset;
 }
 
 static void set_types(struct kl_profile *p, unsigned type, const struct agent_config *c)
@@ -311,14 +391,50 @@ static void main_mapping_first(struct kl_profile *p)
 	}
 }
 
+/* Indexes into's functions, locations and samples for a build that adds to it. */
+static int index_old(struct builder *b)
+{
+	struct kl_profile *p = b->p;
+
+	if (kl_hindex_reserve(&b->funcs, p->nfunctions) ||
+	    kl_hindex_reserve(&b->locs, p->nlocations) ||
+	    kl_hindex_reserve(&b->samples, p->nsamples))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < p->nfunctions; i++) {
+		if (kl_hindex_insert(&b->funcs, function_hash(&p->functions[i]), i))
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < p->nlocations; i++) {
+		if (kl_hindex_insert(&b->locs, kl_hash_u64(p->locations[i].address), i))
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < p->nsamples; i++) {
+		const struct kl_sample *s = &p->samples[i];
+
+		if (kl_hindex_insert(&b->samples, sample_hash(kl_sample_locs(p, s), s->nlocs,
+							      kl_sample_labels(p, s), s->nlabels),
+				     i))
+			return -ENOMEM;
+	}
+	b->nold = p->nlocations;
+	b->checked = p->nlocations ? kl_calloc(p->nlocations, 1) : NULL;
+	return p->nlocations && !b->checked ? -ENOMEM : 0;
+}
+
 struct kl_profile *agent_build_profile(unsigned type, int64_t start_ns, int64_t end_ns)
+{
+	return agent_build_into(type, NULL, start_ns, end_ns);
+}
+
+struct kl_profile *agent_build_into(unsigned type, struct kl_profile *into, int64_t start_ns,
+				    int64_t end_ns)
 {
 	const struct agent_config *c = agent_config_current();
 	struct builder b;
 	uint64_t dropped = 0;
 
 	memset(&b, 0, sizeof(b));
-	b.p = kl_profile_new();
+	b.p = into ? into : kl_profile_new();
 	if (!b.p)
 		return NULL;
 	if (!symbolizer)
@@ -328,11 +444,17 @@ struct kl_profile *agent_build_profile(unsigned type, int64_t start_ns, int64_t 
 	if (!symbolizer || kl_hindex_init(&b.locs, 1024) || kl_hindex_init(&b.funcs, 1024) ||
 	    kl_hindex_init(&b.samples, 1024))
 		goto fail;
-	set_types(b.p, type, c);
+	if (into) {
+		if (index_old(&b))
+			goto fail;
+		b.p->duration_nanos = end_ns > b.p->time_nanos ? end_ns - b.p->time_nanos : 0;
+	} else {
+		set_types(b.p, type, c);
+		b.p->time_nanos = start_ns;
+		b.p->duration_nanos = end_ns > start_ns ? end_ns - start_ns : 0;
+	}
 	b.ncols = b.p->nsample_types;
 	b.nvals = b.ncols < 2 ? b.ncols : 2;
-	b.p->time_nanos = start_ns;
-	b.p->duration_nanos = end_ns > start_ns ? end_ns - start_ns : 0;
 	switch (type) {
 	case KILN_PROFILE_CPU:
 		if (agent_cpu_buf)
@@ -343,8 +465,7 @@ struct kl_profile *agent_build_profile(unsigned type, int64_t start_ns, int64_t 
 			dropped = agent_profbuf_drain(agent_wall_buf, add_stack, &b);
 		break;
 	case KILN_PROFILE_HEAP:
-		if (agent_heap_alloc_buf)
-			dropped = agent_profbuf_drain(agent_heap_alloc_buf, add_stack, &b);
+		dropped = agent_heap_allocs(add_stack, &b);
 		b.col = 2;
 		agent_heap_inuse(add_stack, &b);
 		break;
@@ -379,7 +500,7 @@ out:
 	kl_hindex_release(&b.locs);
 	kl_hindex_release(&b.funcs);
 	kl_hindex_release(&b.samples);
-	kl_free(b.sample_lsets);
+	kl_free(b.checked);
 	kl_free(b.maps);
 	kl_free(b.stack);
 	return b.p;

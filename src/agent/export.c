@@ -11,14 +11,18 @@
  *     sample_type_config, from/until in ns, spyName=kiln), retrying 429,
  *     5xx and connection errors with exponential backoff.
  * At stop the last interval is built, KILN_OUTPUT written (one file per
- * type) and the queue uploaded within the upload timeout.
+ * type) and the queue uploaded within the upload timeout. libcurl (and the
+ * ~30 libraries it needs, 6 MiB of a host's RSS) is opened only when there
+ * is a server to upload to.
  */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +84,31 @@ static struct {
 	.build_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
+/* libcurl's functions, from dlopen (agent_export_curl_init) */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	void (*easy_cleanup)(CURL *h);
+	void (*easy_reset)(CURL *h);
+	CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+	CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+	CURLcode (*easy_perform)(CURL *h);
+	const char *(*easy_strerror)(CURLcode cc);
+	char *(*easy_escape)(CURL *h, const char *s, int len);
+	void (*free)(void *p);
+	curl_mime *(*mime_init)(CURL *h);
+	curl_mimepart *(*mime_addpart)(curl_mime *m);
+	CURLcode (*mime_name)(curl_mimepart *part, const char *name);
+	CURLcode (*mime_filename)(curl_mimepart *part, const char *name);
+	CURLcode (*mime_data)(curl_mimepart *part, const char *data, size_t len);
+	CURLcode (*mime_type)(curl_mimepart *part, const char *type);
+	void (*mime_free)(curl_mime *m);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+} kc;
+static pthread_mutex_t kc_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool kc_ready;
+
 static _Atomic uint64_t n_uploads, n_failed, n_dropped;
 static atomic_bool deferred;	/* the interval thread waits for the host's second thread */
 static atomic_bool warned_drop, warned_fail, warned_build;
@@ -127,6 +156,64 @@ static void cond_init(pthread_cond_t *cond)
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
 	pthread_cond_init(cond, &a);
 	pthread_condattr_destroy(&a);
+}
+
+/* ---- libcurl, opened on demand -------------------------------------------------- */
+
+int agent_dlopen_syms(const char *soname, const struct agent_dlsym *syms, size_t n,
+		      void *table, char *msg, size_t msgsz)
+{
+	/* never unloaded: its threads or global state may outlive a stop */
+	void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+
+	if (!lib) {
+		snprintf(msg, msgsz, "%s", dlerror());
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		void *f = dlsym(lib, syms[i].name);
+
+		if (!f) {
+			snprintf(msg, msgsz, "%s has no %s", soname, syms[i].name);
+			return -ENOENT;
+		}
+		memcpy((char *)table + syms[i].off, &f, sizeof(f));
+	}
+	return 0;
+}
+
+int agent_export_curl_init(char *msg, size_t msgsz)
+{
+	static const struct agent_dlsym syms[] = {
+#define KC_SYM(f) { "curl_" #f, offsetof(__typeof__(kc), f) }
+		KC_SYM(global_init), KC_SYM(easy_init), KC_SYM(easy_cleanup), KC_SYM(easy_reset),
+		KC_SYM(easy_setopt), KC_SYM(easy_getinfo), KC_SYM(easy_perform),
+		KC_SYM(easy_strerror), KC_SYM(easy_escape), KC_SYM(free), KC_SYM(mime_init),
+		KC_SYM(mime_addpart), KC_SYM(mime_name), KC_SYM(mime_filename), KC_SYM(mime_data),
+		KC_SYM(mime_type), KC_SYM(mime_free), KC_SYM(slist_append),
+		KC_SYM(slist_free_all),
+#undef KC_SYM
+	};
+	char why[384];
+	int rc = 0;
+
+	pthread_mutex_lock(&kc_lock);
+	if (kc_ready)
+		goto out;
+	rc = agent_dlopen_syms("libcurl.so.4", syms, KL_ARRAY_SIZE(syms), &kc, why, sizeof(why));
+	if (rc) {
+		snprintf(msg, msgsz, "uploads need libcurl: %s", why);
+		goto out;
+	}
+	if (kc.global_init(CURL_GLOBAL_DEFAULT)) {
+		snprintf(msg, msgsz, "libcurl failed to initialise");
+		rc = -ENOMEM;
+		goto out;
+	}
+	kc_ready = true;
+out:
+	pthread_mutex_unlock(&kc_lock);
+	return rc;
 }
 
 /* ---- queue ------------------------------------------------------------------- */
@@ -233,7 +320,7 @@ static char *ingest_url(CURL *h, const struct item *it)
 		kl_buf_addf(&name, "{%s}", c->tags);
 	if (kl_buf_error(&name))
 		goto fail;
-	enc = curl_easy_escape(h, name.data, (int)name.len);
+	enc = kc.easy_escape(h, name.data, (int)name.len);
 	if (!enc)
 		goto fail;
 	while (alen && c->server_address[alen - 1] == '/')
@@ -241,7 +328,7 @@ static char *ingest_url(CURL *h, const struct item *it)
 	kl_buf_add(&url, c->server_address, alen);
 	kl_buf_addf(&url, "/ingest?name=%s&from=%lld&until=%lld&spyName=kiln&sampleRate=%u", enc,
 		    (long long)it->from, (long long)it->until, rate);
-	curl_free(enc);
+	kc.free(enc);
 	kl_buf_release(&name);
 	if (kl_buf_error(&url))
 		goto fail;
@@ -272,51 +359,51 @@ static enum attempt post(CURL *h, const struct item *it, char *why, size_t whysz
 		snprintf(why, whysz, "out of memory");
 		goto out;
 	}
-	curl_easy_reset(h);
-	mime = curl_mime_init(h);
-	part = mime ? curl_mime_addpart(mime) : NULL;
-	if (!part || curl_mime_name(part, "profile") ||
-	    curl_mime_filename(part, "profile.pprof") ||
-	    curl_mime_data(part, it->data, it->len) ||
-	    curl_mime_type(part, "application/octet-stream") ||
-	    !(part = curl_mime_addpart(mime)) || curl_mime_name(part, "sample_type_config") ||
-	    curl_mime_filename(part, "sample_type_config.json") ||
-	    curl_mime_data(part, sample_type_config(it->type), CURL_ZERO_TERMINATED)) {
+	kc.easy_reset(h);
+	mime = kc.mime_init(h);
+	part = mime ? kc.mime_addpart(mime) : NULL;
+	if (!part || kc.mime_name(part, "profile") ||
+	    kc.mime_filename(part, "profile.pprof") ||
+	    kc.mime_data(part, it->data, it->len) ||
+	    kc.mime_type(part, "application/octet-stream") ||
+	    !(part = kc.mime_addpart(mime)) || kc.mime_name(part, "sample_type_config") ||
+	    kc.mime_filename(part, "sample_type_config.json") ||
+	    kc.mime_data(part, sample_type_config(it->type), CURL_ZERO_TERMINATED)) {
 		snprintf(why, whysz, "out of memory");
 		goto out;
 	}
 	if (c->auth_token) {
 		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", c->auth_token);
-		hdrs = curl_slist_append(hdrs, hdr);
+		hdrs = kc.slist_append(hdrs, hdr);
 	}
 	if (c->tenant_id) {
 		snprintf(hdr, sizeof(hdr), "X-Scope-OrgID: %s", c->tenant_id);
-		hdrs = curl_slist_append(hdrs, hdr);
+		hdrs = kc.slist_append(hdrs, hdr);
 	}
-	hdrs = curl_slist_append(hdrs, "Expect:");
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "kiln-agent/" KILN_VERSION_STRING);
+	hdrs = kc.slist_append(hdrs, "Expect:");
+	kc.easy_setopt(h, CURLOPT_URL, url);
+	kc.easy_setopt(h, CURLOPT_MIMEPOST, mime);
+	kc.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	kc.easy_setopt(h, CURLOPT_USERAGENT, "kiln-agent/" KILN_VERSION_STRING);
 	if (c->basic_auth) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERPWD, c->basic_auth);
+		kc.easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		kc.easy_setopt(h, CURLOPT_USERPWD, c->basic_auth);
 	}
 	/* never SIGALRM in someone else's process */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout < 5000 ? timeout : 5000L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-	cc = curl_easy_perform(h);
+	kc.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	kc.easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout);
+	kc.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout < 5000 ? timeout : 5000L);
+	kc.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	kc.easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+	kc.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	kc.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	cc = kc.easy_perform(h);
 	if (cc != CURLE_OK) {
-		snprintf(why, whysz, "%s", curl_easy_strerror(cc));
+		snprintf(why, whysz, "%s", kc.easy_strerror(cc));
 		res = RETRY;
 		goto out;
 	}
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	kc.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300) {
 		res = SENT;
 		goto out;
@@ -328,8 +415,8 @@ static enum attempt post(CURL *h, const struct item *it, char *why, size_t whysz
 	snprintf(why, whysz, "HTTP %ld %.160s", status, resp.head);
 	res = status == 429 || status >= 500 ? RETRY : GIVE_UP;
 out:
-	curl_mime_free(mime);
-	curl_slist_free_all(hdrs);
+	kc.mime_free(mime);
+	kc.slist_free_all(hdrs);
 	kl_free(url);
 	return res;
 }
@@ -377,7 +464,7 @@ static void *upload_main(void *arg)
 
 	agent_self.in_agent = 1;
 	agent_sampler_thread_exclude();
-	h = curl_easy_init();
+	h = kc.easy_init();
 	pthread_mutex_lock(&ex.qlock);
 	for (;;) {
 		struct item it;
@@ -399,11 +486,20 @@ static void *upload_main(void *arg)
 	}
 	pthread_mutex_unlock(&ex.qlock);
 	if (h)
-		curl_easy_cleanup(h);
+		kc.easy_cleanup(h);
 	return NULL;
 }
 
 /* ---- builds ------------------------------------------------------------------------ */
+
+/* In-use is a snapshot: only the newest counts in a heap total. */
+static void inuse_forget(struct kl_profile *acc)
+{
+	for (uint32_t s = 0; s < acc->nsamples; s++) {
+		acc->values[(size_t)s * 4 + 2] = 0;
+		acc->values[(size_t)s * 4 + 3] = 0;
+	}
+}
 
 /* Adds p to the KILN_OUTPUT total of type i (takes p). */
 static void accumulate(int i, struct kl_profile *p)
@@ -417,13 +513,8 @@ static void accumulate(int i, struct kl_profile *p)
 		ex.acc[i] = p;
 		return;
 	}
-	if (type_bits[i] == KILN_PROFILE_HEAP) {
-		/* in-use is a snapshot too: only the newest counts */
-		for (uint32_t s = 0; s < ex.acc[i]->nsamples; s++) {
-			ex.acc[i]->values[(size_t)s * 4 + 2] = 0;
-			ex.acc[i]->values[(size_t)s * 4 + 3] = 0;
-		}
-	}
+	if (type_bits[i] == KILN_PROFILE_HEAP)
+		inuse_forget(ex.acc[i]);
 	two[0] = ex.acc[i];
 	two[1] = p;
 	if (kl_profile_merge(two, 2, &sum, &err)) {
@@ -444,12 +535,25 @@ static void accumulate(int i, struct kl_profile *p)
 static int take_locked(int i, struct kl_buf *out)
 {
 	int64_t now = now_ns(CLOCK_REALTIME), from = ex.last[i] ? ex.last[i] : now;
-	struct kl_profile *p = agent_build_profile(type_bits[i], from, now);
+	struct kl_profile *p;
 	struct kl_buf gz = KL_BUF_INIT;
 	struct kl_err err;
+	bool into;
 	int rc = 0;
 
 	ex.last[i] = now;
+	/*
+	 * Only the total is wanted: the build adds to it in place, where a
+	 * build of its own merged in would hold three copies at once.
+	 */
+	into = ex.output && !out && !ex.c->server_address && type_bits[i] != KILN_PROFILE_THREADS;
+	if (into) {
+		if (ex.acc[i] && type_bits[i] == KILN_PROFILE_HEAP)
+			inuse_forget(ex.acc[i]);
+		p = ex.acc[i] = agent_build_into(type_bits[i], ex.acc[i], from, now);
+	} else {
+		p = agent_build_profile(type_bits[i], from, now);
+	}
 	if (!p) {
 		if (!atomic_exchange(&warned_build, true))
 			agent_log(KILN_LOG_WARN, "building the %s profile: out of memory; this "
@@ -457,6 +561,8 @@ static int take_locked(int i, struct kl_buf *out)
 				  agent_type_name(type_bits[i]));
 		return -ENOMEM;
 	}
+	if (into)
+		return 0;
 	if ((out || (ex.c->server_address && p->nsamples)) && kl_pprof_write(p, true, &gz, &err))
 		rc = -ENOMEM;
 	if (!rc && ex.c->server_address && p->nsamples)
@@ -731,22 +837,28 @@ static void write_outputs(void)
 		size_t n = strlen(ex.output);
 		bool gz = !(n >= 3 && !strcasecmp(ex.output + n - 3, ".pb")) &&
 			  !(n >= 6 && !strcasecmp(ex.output + n - 6, ".pprof"));
-		char *path;
-		int rc;
+		char *path = NULL;
+		const char *dst;
+		int rc = 0;
 
-		if (!(ex.c->profiles & type_bits[i]) || !ex.acc[i])
+		if (!(ex.c->profiles & type_bits[i]))
 			continue;
-		path = first ? NULL : path_with(ex.output, agent_type_name(type_bits[i]));
-		if (!first && !path) {
-			agent_log(KILN_LOG_ERROR, "writing profiles: out of memory");
-			return;
+		/* the first enabled type owns OUT even when its total was lost */
+		if (!first && ex.acc[i]) {
+			path = path_with(ex.output, agent_type_name(type_bits[i]));
+			rc = path ? 0 : -ENOMEM;
 		}
+		dst = first ? ex.output : path;
 		first = false;
-		rc = write_profile(path ? path : ex.output, ex.acc[i], gz);
+		if (!rc && ex.acc[i])
+			rc = write_profile(dst, ex.acc[i], gz);
 		if (rc)
-			agent_log(KILN_LOG_ERROR, "writing %s: %s", path ? path : ex.output,
+			agent_log(KILN_LOG_ERROR, "writing %s: %s", dst ? dst : "profiles",
 				  rc == -ENOMEM ? "out of memory" : kl_strerror(rc));
 		kl_free(path);
+		/* short of memory: the other files would fail alike, and say so again */
+		if (rc == -ENOMEM)
+			return;
 	}
 }
 
@@ -947,13 +1059,14 @@ void agent_export_atfork_child(bool restart)
 	/* what the tables hold was sampled in the parent, which reports it itself */
 	{
 		struct agent_profbuf *bufs[] = {
-			agent_cpu_buf, agent_wall_buf, agent_heap_alloc_buf, agent_lock_buf,
+			agent_cpu_buf, agent_wall_buf, agent_lock_buf,
 		};
 
 		for (size_t i = 0; i < KL_ARRAY_SIZE(bufs); i++) {
 			if (bufs[i])
 				agent_profbuf_drain(bufs[i], discard, NULL);
 		}
+		agent_heap_allocs(discard, NULL);
 	}
 	if (ex.output) {
 		/* the parent writes KILN_OUTPUT itself: the child writes OUT.<pid>.pb.gz */

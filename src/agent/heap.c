@@ -7,8 +7,9 @@
  * is one predictable branch on heap_on.
  *
  * Sections: sampling state and PRNG; the live table (sampled pointers not
- * yet freed) and its stack store; the sampled slow paths; start/stop and
- * the in-use snapshot; the interposed C functions; operator new/delete.
+ * yet freed) and its stack store; the sampled slow paths; start/stop, the
+ * allocation drain and the in-use snapshot; the interposed C functions;
+ * operator new/delete.
  *
  * Invariants:
  *   1. a sampled allocation of s bytes carries its own weights, objects
@@ -19,6 +20,10 @@
  *      free() racing with agent_heap_stop reads at worst a zeroed filter;
  *      the store's current half only grows while a snapshot reads it
  *      (heap_readers), and is compacted into the other half when full;
+ *   2a. each (label set, stack) is stored once: the live entries of its
+ *      samples point at it, and it carries the allocations sampled on it
+ *      since the last drain (the alloc profile), so that a stack costs its
+ *      frames once, not once here and again in a separate allocation table;
  *   3. every change to the live table, filter and stack store happens under
  *      heap_mu, a spinlock taken only on sampled events (and frees that pass
  *      the filter), with in_agent raised so that a nested hook on the same
@@ -83,17 +88,23 @@ void *__libc_pvalloc(size_t n);
 #define HEAP_FILTER_GRAIN 8
 #define HEAP_FILTER_STUCK 255
 /*
- * Stack store, twice: index slots and arena words (frames + one header per
- * stack) per half. When the current half is full it is compacted into the
- * other one, keeping only the stacks live samples still use.
+ * Stack store, twice: index slots and arena words (frames + HS_PCS header
+ * words per stack) per half. When the current half is full it is compacted
+ * into the other one, keeping the stacks live samples still use and, while
+ * there is room, those with allocations not drained yet.
  */
 #define HEAP_STACK_SLOTS (1u << 17)
 #define HEAP_ARENA_WORDS (1u << 21)
+/* an entry's words: header (hash high bits | frames), samples << 32 | label set, sums, frames */
+#define HS_HEAD 0
+#define HS_TAG 1
+#define HS_OBJECTS 2
+#define HS_BYTES 3
+#define HS_PCS 4
 
 struct heap_live {
 	uintptr_t ptr;		/* 0 = empty slot */
 	uint32_t stack;		/* arena offset + 1 of the stack's header word */
-	uint32_t labelset;
 	int64_t objects, bytes;	/* this sample's weights */
 };
 
@@ -106,15 +117,15 @@ struct heap_stacks {
 struct heap_maps {
 	struct heap_live *live;			/* HEAP_LIVE_SLOTS */
 	struct heap_stacks st[2];		/* st[heap_cur] is in use */
-	size_t live_len, slots_len, arena_len;
+	uint32_t *dirty;			/* stacks with undrained allocations */
+	size_t live_len, slots_len, arena_len, dirty_len;
 };
-
-struct agent_profbuf *agent_heap_alloc_buf;
 
 static _Atomic int heap_on;		/* sampling; read first by every hook */
 static _Atomic int heap_inflight;	/* threads in a slow path (stop waits for 0) */
 static _Atomic int heap_mu;		/* the spinlock of invariant 3 */
 static _Atomic uint64_t heap_nsamples, heap_ndropped;
+static uint64_t heap_alloc_lost;	/* samples whose allocations were lost: store full */
 static double heap_mean = 524288.0;	/* T */
 static double heap_inv_mean = 1.0 / 524288.0;
 static int heap_max_frames = 128;
@@ -123,8 +134,10 @@ static unsigned heap_max_stacks = HEAP_STACK_SLOTS / 2;
 static struct heap_maps heap_m;
 /* in .bss: the hot check needs no pointer load, and it is never unmapped */
 static _Atomic uint8_t heap_filter[1u << HEAP_FILTER_BITS] __attribute__((aligned(64)));
-static _Atomic uint8_t heap_fbits[1u << (HEAP_FILTER_BITS - 3)] __attribute__((aligned(64)));
+/* 64-bit words: a register bit test takes its bit number modulo 64 (one masking step less) */
+static _Atomic uint64_t heap_fbits[1u << (HEAP_FILTER_BITS - 6)] __attribute__((aligned(64)));
 static uint32_t heap_nlive;		/* under heap_mu, as heap_cur */
+static uint32_t heap_ndirty;		/* entries of heap_m.dirty */
 static int heap_cur;			/* the stack store half in use */
 static int heap_readers;		/* in-use snapshots reading the arena: no compaction */
 static uint32_t heap_stack_gen;		/* compactions so far: stack references change */
@@ -246,23 +259,25 @@ static inline uint32_t heap_granule(uintptr_t p)
 static inline bool heap_maybe_live(void *p)
 {
 	uint32_t g = heap_granule((uintptr_t)p);
+	uint64_t w = atomic_load_explicit(&heap_fbits[g >> 6], memory_order_relaxed);
 
-	return (atomic_load_explicit(&heap_fbits[g >> 3], memory_order_relaxed) >> (g & 7)) & 1;
+	return (w >> (g & 63)) & 1;
 }
 
 static void heap_filter_add(uintptr_t p, int d)
 {
 	uint32_t g = heap_granule(p);
-	_Atomic uint8_t *f = &heap_filter[g], *b = &heap_fbits[g >> 3];
+	_Atomic uint8_t *f = &heap_filter[g];
+	_Atomic uint64_t *b = &heap_fbits[g >> 6];
 	uint8_t c = atomic_load_explicit(f, memory_order_relaxed);
-	uint8_t bits = atomic_load_explicit(b, memory_order_relaxed);
+	uint64_t bits = atomic_load_explicit(b, memory_order_relaxed);
 
 	if (c == HEAP_FILTER_STUCK)
 		return;
 	c = (uint8_t)(c + d);
 	atomic_store_explicit(f, c, memory_order_relaxed);
 	/* the bit is set before the entry is visible to a free (both under heap_mu) */
-	bits = c ? bits | (uint8_t)(1u << (g & 7)) : bits & (uint8_t)~(1u << (g & 7));
+	bits = c ? bits | (uint64_t)1 << (g & 63) : bits & ~((uint64_t)1 << (g & 63));
 	atomic_store_explicit(b, bits, memory_order_relaxed);
 }
 
@@ -318,12 +333,17 @@ static bool heap_live_insert(const struct heap_live *e)
 	return true;
 }
 
-/* The stack's reference in st (interned), or 0 when st is full. */
-static uint32_t heap_stacks_intern(struct heap_stacks *st, const uintptr_t *pcs, uint32_t n)
+/*
+ * The reference of (labelset, stack) in st, interned when add and st has
+ * room for another of n frames (a new entry has zero sums); else 0.
+ */
+static uint32_t heap_stacks_intern(struct heap_stacks *st, uint32_t labelset,
+				   const uintptr_t *pcs, uint32_t n, bool add)
 {
-	uint64_t h = kl_hash(pcs, n * sizeof(*pcs));
+	uint64_t h = kl_hash(pcs, n * sizeof(*pcs)) ^ ((uint64_t)labelset * 0x9E3779B97F4A7C15ULL);
 	uint64_t head = (h & ~(uint64_t)0xffffffff) | n;
 	uint32_t mask = HEAP_STACK_SLOTS - 1, i = (uint32_t)h & mask;
+	uintptr_t *e;
 
 	for (;; i = (i + 1) & mask) {
 		uint32_t ref = st->slots[i];
@@ -331,17 +351,33 @@ static uint32_t heap_stacks_intern(struct heap_stacks *st, const uintptr_t *pcs,
 		if (ref == 0)
 			break;
 		const uintptr_t *s = &st->arena[ref - 1];
-		if (s[0] == head && memcmp(s + 1, pcs, n * sizeof(*pcs)) == 0)
+		if (s[HS_HEAD] == head && (uint32_t)s[HS_TAG] == labelset &&
+		    memcmp(s + HS_PCS, pcs, n * sizeof(*pcs)) == 0)
 			return ref;
 	}
-	if (st->nstacks >= heap_max_stacks || st->used + 1 + n > HEAP_ARENA_WORDS)
+	if (!add || st->nstacks >= heap_max_stacks || st->used + HS_PCS + n > HEAP_ARENA_WORDS)
 		return 0;
-	st->arena[st->used] = head;
-	memcpy(&st->arena[st->used + 1], pcs, n * sizeof(*pcs));
+	e = &st->arena[st->used];
+	e[HS_HEAD] = head;
+	e[HS_TAG] = labelset;
+	e[HS_OBJECTS] = e[HS_BYTES] = 0;
+	memcpy(e + HS_PCS, pcs, n * sizeof(*pcs));
 	st->slots[i] = st->used + 1;
-	st->used += 1 + n;
+	st->used += HS_PCS + n;
 	st->nstacks++;
 	return st->slots[i];
+}
+
+/* Interns from's entry s in to (with its sums when it is new there); 0: no room. */
+static uint32_t heap_stacks_copy(struct heap_stacks *to, const uintptr_t *s, bool add)
+{
+	uint32_t before = to->nstacks;
+	uint32_t ref = heap_stacks_intern(to, (uint32_t)s[HS_TAG], s + HS_PCS,
+					  (uint32_t)(s[HS_HEAD] & 0xffffffff), add);
+
+	if (ref && to->nstacks != before)
+		memcpy(&to->arena[ref - 1 + HS_TAG], s + HS_TAG, 3 * sizeof(*s));
+	return ref;
 }
 
 static void heap_stacks_clear(struct heap_stacks *st)
@@ -353,26 +389,39 @@ static void heap_stacks_clear(struct heap_stacks *st)
 
 /*
  * Moves the stacks live samples use into the other half and switches to it
- * (under heap_mu, with no snapshot reading the arena). Worth it only while
- * live samples use at most half the store, else it would run again at once.
+ * (under heap_mu, with no snapshot reading the arena), then the stacks with
+ * undrained allocations while the new half stays at most half full (their
+ * allocations are lost beyond that, counted in heap_alloc_lost). Worth it
+ * only while live samples use at most half the store, else it would run
+ * again at once.
  */
 static bool heap_stacks_compact(void)
 {
 	struct heap_stacks *from = &heap_m.st[heap_cur], *to = &heap_m.st[!heap_cur];
+	uint32_t k, kept = 0;
 
 	if (heap_readers > 0 || heap_nlive > heap_max_stacks / 2)
 		return false;
 	heap_stacks_clear(to);
 	for (uint32_t i = 0; i < HEAP_LIVE_SLOTS; i++) {
 		struct heap_live *e = &heap_m.live[i];
-		const uintptr_t *s;
 
 		if (!e->ptr)
 			continue;
-		s = &from->arena[e->stack - 1];
 		/* cannot fail: fewer stacks than before, and at most the same words */
-		e->stack = heap_stacks_intern(to, s + 1, (uint32_t)(s[0] & 0xffffffff));
+		e->stack = heap_stacks_copy(to, &from->arena[e->stack - 1], true);
 	}
+	/* the dirty list is rewritten in place: it never gains entries here */
+	for (k = 0; k < heap_ndirty; k++) {
+		const uintptr_t *s = &from->arena[heap_m.dirty[k] - 1];
+		uint32_t ref = heap_stacks_copy(to, s, to->nstacks < heap_max_stacks / 2);
+
+		if (ref)
+			heap_m.dirty[kept++] = ref;
+		else
+			heap_alloc_lost += s[HS_TAG] >> 32;
+	}
+	heap_ndirty = kept;
 	heap_cur = !heap_cur;
 	heap_stack_gen++;
 	heap_stacks_clear(from);
@@ -380,13 +429,25 @@ static bool heap_stacks_compact(void)
 }
 
 /* The stack's reference in the current store, compacting it when full; 0: full. */
-static uint32_t heap_stack_intern(const uintptr_t *pcs, uint32_t n)
+static uint32_t heap_stack_intern(uint32_t labelset, const uintptr_t *pcs, uint32_t n)
 {
-	uint32_t ref = heap_stacks_intern(&heap_m.st[heap_cur], pcs, n);
+	uint32_t ref = heap_stacks_intern(&heap_m.st[heap_cur], labelset, pcs, n, true);
 
 	if (ref == 0 && heap_stacks_compact())
-		ref = heap_stacks_intern(&heap_m.st[heap_cur], pcs, n);
+		ref = heap_stacks_intern(&heap_m.st[heap_cur], labelset, pcs, n, true);
 	return ref;
+}
+
+/* Adds one sample's weights to the allocations of stack ref (under heap_mu). */
+static void heap_stack_count(uint32_t ref, int64_t objects, int64_t bytes)
+{
+	uintptr_t *s = &heap_m.st[heap_cur].arena[ref - 1];
+
+	if ((s[HS_TAG] >> 32) == 0)
+		heap_m.dirty[heap_ndirty++] = ref;	/* < nstacks <= the list's size */
+	s[HS_TAG] += (uint64_t)1 << 32;
+	s[HS_OBJECTS] = (uintptr_t)((int64_t)s[HS_OBJECTS] + objects);
+	s[HS_BYTES] = (uintptr_t)((int64_t)s[HS_BYTES] + bytes);
 }
 
 /* ---- sampled slow paths ------------------------------------------------------------ */
@@ -458,14 +519,14 @@ static __attribute__((noinline)) void heap_unwind_prepare(void)
 static inline __attribute__((always_inline)) void heap_record(void *p, size_t s, void *ret)
 {
 	uintptr_t pcs[AGENT_MAX_FRAMES_LIMIT];
-	struct heap_live e = {.ptr = (uintptr_t)p, .labelset = agent_labelset_current()};
+	struct heap_live e = {.ptr = (uintptr_t)p};
+	uint32_t labelset = agent_labelset_current();
 	double prob = -expm1(-(double)s * heap_inv_mean);
-	int64_t v[2];
 	int n;
 	bool kept;
 
-	v[0] = e.objects = heap_round_random(1.0 / prob);
-	v[1] = e.bytes = (int64_t)((double)s / prob + 0.5);
+	e.objects = heap_round_random(1.0 / prob);
+	e.bytes = (int64_t)((double)s / prob + 0.5);
 	if (HEAP_UNLIKELY(!agent_stack_bounds.tried) || __libc_single_threaded)
 		heap_unwind_prepare();
 	n = heap_unwind(pcs, heap_max_frames, ret);
@@ -473,10 +534,13 @@ static inline __attribute__((always_inline)) void heap_record(void *p, size_t s,
 		atomic_fetch_add_explicit(&heap_ndropped, 1, memory_order_relaxed);
 		return;
 	}
-	agent_profbuf_add(agent_heap_alloc_buf, e.labelset, pcs, (uint32_t)n, v);
 	atomic_fetch_add_explicit(&heap_nsamples, 1, memory_order_relaxed);
 	heap_lock();
-	e.stack = heap_stack_intern(pcs, (uint32_t)n);
+	e.stack = heap_stack_intern(labelset, pcs, (uint32_t)n);
+	if (e.stack)
+		heap_stack_count(e.stack, e.objects, e.bytes);
+	else
+		heap_alloc_lost++;
 	kept = e.stack && heap_live_insert(&e);
 	heap_unlock();
 	if (!kept)
@@ -512,7 +576,11 @@ static inline __attribute__((always_inline)) void heap_sample(void *p, size_t s,
 /* Counts s bytes down this thread's countdown: true when it crossed zero. */
 static inline bool heap_due(size_t s)
 {
-	int64_t c = agent_self.heap_countdown - (int64_t)(s & INT64_MAX);
+	/*
+	 * Unsigned, wrapping: no masking of s. A size over INT64_MAX (it
+	 * fails) may skip the crossing; heap_sample ignores failed ones anyway.
+	 */
+	int64_t c = (int64_t)((uint64_t)agent_self.heap_countdown - s);
 
 	agent_self.heap_countdown = c;
 	return HEAP_UNLIKELY(c <= 0);
@@ -635,9 +703,13 @@ static int heap_maps_init(void)
 		m.st[k].slots = heap_map(&m.slots_len, HEAP_STACK_SLOTS * sizeof(uint32_t));
 		m.st[k].arena = heap_map(&m.arena_len, HEAP_ARENA_WORDS * sizeof(uintptr_t));
 	}
-	if (!m.live || !m.st[0].slots || !m.st[0].arena || !m.st[1].slots || !m.st[1].arena) {
+	m.dirty = heap_map(&m.dirty_len, HEAP_STACK_SLOTS / 2 * sizeof(uint32_t));
+	if (!m.live || !m.dirty || !m.st[0].slots || !m.st[0].arena || !m.st[1].slots ||
+	    !m.st[1].arena) {
 		if (m.live)
 			munmap(m.live, m.live_len);
+		if (m.dirty)
+			munmap(m.dirty, m.dirty_len);
 		for (int k = 0; k < 2; k++) {
 			if (m.st[k].slots)
 				munmap(m.st[k].slots, m.slots_len);
@@ -660,7 +732,10 @@ static void heap_maps_clear(void)
 		atomic_store_explicit(&heap_fbits[i], 0, memory_order_relaxed);
 	heap_stacks_clear(&heap_m.st[0]);
 	heap_stacks_clear(&heap_m.st[1]);
+	madvise(heap_m.dirty, heap_m.dirty_len, MADV_DONTNEED);
 	heap_nlive = 0;
+	heap_ndirty = 0;
+	heap_alloc_lost = 0;
 	heap_cur = 0;
 }
 
@@ -678,12 +753,6 @@ int agent_heap_start(const struct agent_config *c)
 	err = agent_modules_refresh();
 	if (err)
 		goto out;
-	agent_profbuf_free(agent_heap_alloc_buf);
-	agent_heap_alloc_buf = agent_profbuf_new(c->max_stacks, c->max_frames, 2);
-	if (!agent_heap_alloc_buf) {
-		err = -ENOMEM;
-		goto out;
-	}
 	pthread_once(&heap_atfork_once, heap_register_atfork);
 	heap_maps_clear();
 	heap_mean = c->heap_sample_bytes ? (double)c->heap_sample_bytes : 524288.0;
@@ -714,8 +783,6 @@ void agent_heap_stop(void)
 	agent_self.in_agent++;
 	if (heap_m.live)
 		heap_maps_clear();
-	agent_profbuf_free(agent_heap_alloc_buf);
-	agent_heap_alloc_buf = NULL;
 	agent_self.in_agent--;
 }
 
@@ -729,8 +796,22 @@ uint64_t agent_heap_dropped(void)
 	return atomic_load_explicit(&heap_ndropped, memory_order_relaxed);
 }
 
+size_t agent_heap_stack_bytes(void)
+{
+	size_t n;
+
+	if (!heap_m.live)
+		return 0;
+	agent_self.in_agent++;
+	heap_lock();
+	n = heap_m.st[heap_cur].used * sizeof(uintptr_t);
+	heap_unlock();
+	agent_self.in_agent--;
+	return n;
+}
+
 struct heap_snap {
-	uint32_t labelset, stack;
+	uint32_t stack;
 	int64_t objects, bytes;
 };
 
@@ -738,16 +819,85 @@ static int heap_snap_cmp(const void *a, const void *b)
 {
 	const struct heap_snap *x = a, *y = b;
 
-	if (x->labelset != y->labelset)
-		return x->labelset < y->labelset ? -1 : 1;
 	return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+/*
+ * Reports snap[0..n) (sorted by stack: equal stacks are summed) from arena,
+ * which the caller keeps from compaction (heap_readers), then lets go of it.
+ */
+static void heap_report(const uintptr_t *arena, struct heap_snap *snap, size_t n,
+			agent_stack_fn fn, void *ctx)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i = j) {
+		int64_t v[2] = {0, 0};
+		const uintptr_t *s = &arena[snap[i].stack - 1];
+
+		for (j = i; j < n && snap[j].stack == snap[i].stack; j++) {
+			v[0] += snap[j].objects;
+			v[1] += snap[j].bytes;
+		}
+		fn(ctx, (uint32_t)s[HS_TAG], s + HS_PCS, (uint32_t)(s[HS_HEAD] & 0xffffffff), v);
+	}
+	heap_lock();
+	heap_readers--;
+	heap_unlock();
+}
+
+uint64_t agent_heap_allocs(agent_stack_fn fn, void *ctx)
+{
+	struct heap_snap *snap = NULL;
+	const uintptr_t *arena;
+	uintptr_t *cur;
+	uint64_t lost = 0;
+	size_t n = 0, cap;
+
+	if (!heap_m.live)
+		return 0;
+	agent_self.in_agent++;
+	/* sized outside the lock; stacks sampled since wait for the next drain */
+	heap_lock();
+	cap = heap_ndirty;
+	heap_unlock();
+	snap = cap ? kl_malloc(cap * sizeof(*snap)) : NULL;
+	if (cap && !snap)
+		goto out;
+	heap_lock();
+	cur = heap_m.st[heap_cur].arena;
+	for (uint32_t k = 0; k < heap_ndirty; k++) {
+		uintptr_t *s = &cur[heap_m.dirty[k] - 1];
+
+		if (n == cap) {
+			/* no room: move it to the front for the next drain */
+			heap_m.dirty[k - n] = heap_m.dirty[k];
+			continue;
+		}
+		snap[n++] = (struct heap_snap){heap_m.dirty[k], (int64_t)s[HS_OBJECTS],
+					       (int64_t)s[HS_BYTES]};
+		s[HS_TAG] &= 0xffffffff;
+		s[HS_OBJECTS] = s[HS_BYTES] = 0;
+	}
+	heap_ndirty -= (uint32_t)n;
+	lost = heap_alloc_lost;
+	heap_alloc_lost = 0;
+	/* the arena only grows until we are done: no compaction meanwhile */
+	arena = cur;
+	heap_readers++;
+	heap_unlock();
+	heap_report(arena, snap, n, fn, ctx);
+out:
+	kl_free(snap);
+	agent_self.in_agent--;
+	return lost;
 }
 
 int agent_heap_inuse(agent_stack_fn fn, void *ctx)
 {
 	struct heap_snap *snap = NULL;
 	const uintptr_t *arena;
-	size_t n = 0, cap, i, j;
+	size_t n = 0, cap;
 	int err = 0;
 
 	if (!heap_m.live)
@@ -761,30 +911,17 @@ int agent_heap_inuse(agent_stack_fn fn, void *ctx)
 		goto out;
 	}
 	heap_lock();
-	for (i = 0; i < HEAP_LIVE_SLOTS && n < cap; i++) {
+	for (size_t i = 0; i < HEAP_LIVE_SLOTS && n < cap; i++) {
 		const struct heap_live *e = &heap_m.live[i];
 
 		if (e->ptr)
-			snap[n++] = (struct heap_snap){e->labelset, e->stack, e->objects, e->bytes};
+			snap[n++] = (struct heap_snap){e->stack, e->objects, e->bytes};
 	}
-	/* the arena only grows until we are done: no compaction meanwhile */
 	arena = heap_m.st[heap_cur].arena;
 	heap_readers++;
 	heap_unlock();
 	qsort(snap, n, sizeof(*snap), heap_snap_cmp);
-	for (i = 0; i < n; i = j) {
-		int64_t v[2] = {0, 0};
-		const uintptr_t *s = &arena[snap[i].stack - 1];
-
-		for (j = i; j < n && heap_snap_cmp(&snap[i], &snap[j]) == 0; j++) {
-			v[0] += snap[j].objects;
-			v[1] += snap[j].bytes;
-		}
-		fn(ctx, snap[i].labelset, s + 1, (uint32_t)(s[0] & 0xffffffff), v);
-	}
-	heap_lock();
-	heap_readers--;
-	heap_unlock();
+	heap_report(arena, snap, n, fn, ctx);
 out:
 	kl_free(snap);
 	agent_self.in_agent--;

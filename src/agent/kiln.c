@@ -12,7 +12,6 @@
  * off unless follow_fork; exec: the new image reads KILN_* (and
  * LD_PRELOAD) from its environment and starts afresh.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -35,7 +34,7 @@ static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int running;
 static struct agent_config cfg;
 static pid_t owner_pid;
-static bool hooks_registered, curl_ready;
+static bool hooks_registered;
 
 /* The log target survives a failed start, so its message reaches the user's callback. */
 static void (*log_fn)(void *ctx, enum kiln_log_level level, const char *msg);
@@ -129,13 +128,10 @@ static int start_locked(const struct kiln_config *user)
 		agent_log(KILN_LOG_ERROR, "%s; profiling is off", msg);
 		return rc;
 	}
-	if (cfg.server_address && !curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-			snprintf(msg, sizeof(msg), "libcurl failed to initialise");
-			rc = -ENOMEM;
+	if (cfg.server_address) {
+		rc = agent_export_curl_init(msg, sizeof(msg));
+		if (rc)
 			goto fail;
-		}
-		curl_ready = true;
 	}
 	if (cfg.profiles & KILN_PROFILE_HEAP) {
 		rc = agent_heap_start(&cfg);

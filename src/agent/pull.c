@@ -6,10 +6,13 @@
  * `go tool pprof` can pull profiles. Every answer is a gzipped pprof built
  * by the exporter (agent_export_take), which also passes it on to the push
  * queue and KILN_OUTPUT, so pulling never steals samples from a push.
+ * libmicrohttpd (and gnutls with it, ~3 MiB of a host's RSS) is opened
+ * only when an endpoint is asked for.
  */
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,24 @@ static struct {
 	unsigned busy;		/* types with a timed profile in progress */
 } pull = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
+/* libmicrohttpd's functions, from dlopen (agent_pull_start) */
+static struct {
+	struct MHD_Response *(*create_response_from_buffer)(size_t size, void *buffer,
+							     enum MHD_ResponseMemoryMode mode);
+	enum MHD_Result (*add_response_header)(struct MHD_Response *r, const char *header,
+					       const char *content);
+	enum MHD_Result (*queue_response)(struct MHD_Connection *conn, unsigned int status,
+					  struct MHD_Response *r);
+	void (*destroy_response)(struct MHD_Response *r);
+	const char *(*lookup_connection_value)(struct MHD_Connection *conn,
+					       enum MHD_ValueKind kind, const char *key);
+	struct MHD_Daemon *(*start_daemon)(unsigned int flags, uint16_t port,
+					   MHD_AcceptPolicyCallback apc, void *apc_cls,
+					   MHD_AccessHandlerCallback dh, void *dh_cls, ...);
+	void (*stop_daemon)(struct MHD_Daemon *d);
+} pm;
+static bool pm_ready;	/* under kiln.c's state lock, as agent_pull_start */
+
 /* set once per MHD thread that has been taken off the sampler's list */
 static __thread bool pull_thread_excluded AGENT_TLS;
 
@@ -40,17 +61,17 @@ static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, cons
 			      const void *data, size_t len)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
+		pm.create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result res;
 
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	pm.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (!strcmp(type, "application/octet-stream"))
-		MHD_add_response_header(r, "Content-Disposition",
+		pm.add_response_header(r, "Content-Disposition",
 					"attachment; filename=\"profile.pb.gz\"");
-	res = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+	res = pm.queue_response(conn, status, r);
+	pm.destroy_response(r);
 	return res;
 }
 
@@ -78,7 +99,7 @@ static bool sleep_interruptible(long seconds)
 /* A profile of what happens during the next N seconds (cpu, wall). */
 static enum MHD_Result timed(struct MHD_Connection *conn, unsigned type, struct kl_buf *out)
 {
-	const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "seconds");
+	const char *s = pm.lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "seconds");
 	char *end, msg[128];
 	long secs = 30;
 	bool ok;
@@ -188,6 +209,23 @@ int agent_pull_start(const struct agent_config *c)
 	}
 	if (hl >= sizeof(host))
 		return -EINVAL;
+	if (!pm_ready) {
+		static const struct agent_dlsym syms[] = {
+#define PM_SYM(f) { "MHD_" #f, offsetof(__typeof__(pm), f) }
+			PM_SYM(create_response_from_buffer), PM_SYM(add_response_header),
+			PM_SYM(queue_response), PM_SYM(destroy_response),
+			PM_SYM(lookup_connection_value), PM_SYM(start_daemon), PM_SYM(stop_daemon),
+#undef PM_SYM
+		};
+		char why[384];
+
+		if (agent_dlopen_syms("libmicrohttpd.so.12", syms, KL_ARRAY_SIZE(syms), &pm, why,
+				      sizeof(why))) {
+			agent_log(KILN_LOG_ERROR, "KILN_PPROF_LISTEN needs libmicrohttpd: %s", why);
+			return -ENOENT;
+		}
+		pm_ready = true;
+	}
 	memcpy(host, spec, hl);
 	host[hl] = 0;
 	if (getaddrinfo(hl ? host : NULL, colon + 1, &hints, &ai) || !ai)
@@ -197,7 +235,7 @@ int agent_pull_start(const struct agent_config *c)
 	pull.stopping = false;
 	pull.busy = 0;
 	pull.profiles = c->profiles;
-	pull.d = MHD_start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR,
+	pull.d = pm.start_daemon(flags, 0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR,
 				  ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, 16U,
 				  MHD_OPTION_CONNECTION_TIMEOUT, 30U, MHD_OPTION_END);
 	freeaddrinfo(ai);
@@ -217,6 +255,6 @@ void agent_pull_stop(void)
 	pthread_mutex_unlock(&pull.lock);
 	/* a forked child has the parent's daemon pointer but none of its threads */
 	if (getpid() == pull.pid)
-		MHD_stop_daemon(pull.d);
+		pm.stop_daemon(pull.d);
 	pull.d = NULL;
 }

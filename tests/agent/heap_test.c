@@ -4,8 +4,10 @@
  * malloc interposes this executable's): large blocks are sampled with
  * weight = size, frees and reallocs leave the in-use table exactly, the
  * agent's own allocations are not sampled, objects are estimated without
- * bias, a full live table is counted (not a crash), and four threads plus a
- * forked child hammer the hooks while sampled pointers come and go.
+ * bias, a full live table is counted (not a crash), four threads plus a
+ * forked child hammer the hooks while sampled pointers come and go, and a
+ * stack costs its frames once (the memory the process gains for 2,048
+ * unique stacks stays under one copy of them plus the store's index).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -27,6 +30,7 @@ void *heap_test_alloc_small(size_t n);
 void *heap_test_realloc(void *p, size_t n);
 void *heap_test_thread(void *arg);
 void *heap_test_deep(int depth, size_t n);
+void *heap_test_path(unsigned depth, unsigned path, size_t n);
 
 __attribute__((noinline)) void *heap_test_alloc_big(size_t n)
 {
@@ -64,7 +68,7 @@ static struct tally alloc_of(void *fn)
 {
 	struct tally t = {.fn = fn};
 
-	agent_profbuf_drain(agent_heap_alloc_buf, tally_fn, &t);
+	agent_heap_allocs(tally_fn, &t);
 	return t;
 }
 
@@ -295,6 +299,96 @@ static void test_stack_store_compacts(void **state)
 	agent_heap_stop();
 }
 
+static volatile unsigned turns[2];	/* distinct bodies: identical code folding would merge them */
+
+static __attribute__((noinline)) void *heap_test_left(unsigned depth, unsigned path, size_t n)
+{
+	void *p;
+
+	turns[0]++;
+	p = heap_test_path(depth, path, n);
+	__asm__ volatile("" ::: "memory");	/* no tail call */
+	return p;
+}
+
+static __attribute__((noinline)) void *heap_test_right(unsigned depth, unsigned path, size_t n)
+{
+	void *p;
+
+	turns[1] += 2;
+	p = heap_test_path(depth, path, n);
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+/* malloc at the end of a path of left / right calls: 2^depth distinct stacks */
+__attribute__((noinline)) void *heap_test_path(unsigned depth, unsigned path, size_t n)
+{
+	void *p;
+
+	if (!depth)
+		p = malloc(n);
+	else if (path & 1)
+		p = heap_test_right(depth - 1, path >> 1, n);
+	else
+		p = heap_test_left(depth - 1, path >> 1, n);
+	__asm__ volatile("" ::: "memory");
+	return p;
+}
+
+static long rss_anon_kb(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "RssAnon:", 8))
+			v = strtol(line + 8, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static void max_frames_fn(void *ctx, uint32_t labelset, const uintptr_t *pcs, uint32_t n,
+			  const int64_t *values)
+{
+	uint32_t *max = ctx;
+
+	if (n > *max)
+		*max = n;
+}
+
+static void test_stack_costs_frames_once(void **state)
+{
+	enum { DEPTH = 11, N = 1 << DEPTH };
+	uint32_t frames = 0;
+	size_t bytes;
+	long before, grown;
+
+	start_stacks(1, 65536);	/* every allocation is a sample */
+	free(heap_test_path(DEPTH, 0, 16));	/* first-sample setup (stack bounds) */
+	before = rss_anon_kb();
+	for (unsigned path = 1; path < N; path++)
+		free(heap_test_path(DEPTH, path, 16));
+	grown = rss_anon_kb() - before;
+	bytes = agent_heap_stack_bytes();
+	agent_heap_allocs(max_frames_fn, &frames);
+	print_message("%d stacks of <= %u frames: store %zu KiB, RSS +%ld KiB\n", N, frames,
+		      bytes >> 10, grown);
+	assert_true(frames > DEPTH);
+	/* the accounting: frames and 4 words per stack (a few more: stdio's own) */
+	assert_true(bytes >= (size_t)N * (DEPTH + 4) * sizeof(uintptr_t));
+	assert_true(bytes <= (size_t)(N + 16) * (frames + 4) * sizeof(uintptr_t));
+	/*
+	 * What the process gained: that copy, the index (512 KiB) and 25 %;
+	 * a second copy of the stacks (an allocation table of their own, as
+	 * before) would be another ~bytes plus its own index.
+	 */
+	assert_true(grown <= (long)((bytes * 5 / 4) >> 10) + 512 + 64);
+	agent_heap_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -304,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_small_objects_unbiased),
 		cmocka_unit_test(test_live_table_full),
 		cmocka_unit_test(test_stack_store_compacts),
+		cmocka_unit_test(test_stack_costs_frames_once),
 		cmocka_unit_test(test_threads_and_fork),
 		cmocka_unit_test(test_stopped_is_quiet),
 	};

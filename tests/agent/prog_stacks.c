@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * prog_stacks.c - a program with many distinct stacks, for the agent's
- * memory benchmark (bench/agent_rss.sh): `prog_stacks [depth] [seconds]`
- * walks every path of a binary call tree of the given depth (default 14,
- * so 16,384 leaves, each reached through a different chain of go_left /
- * go_right calls), spinning and allocating a little at each leaf, until
- * seconds (default 4) have passed. At exit it prints its peak and current
- * resident memory: "rss hwm_kb=... rss_kb=... leaves=...".
+ * memory benchmark (bench/agent_rss.sh): `prog_stacks [depth] [seconds]
+ * [paths]` walks the first paths (default all) of a binary call tree of
+ * the given depth (default 14, so 16,384 leaves, each reached through a
+ * different chain of go_left / go_right calls), spinning and allocating a
+ * little at each leaf, until seconds (default 4) have passed: paths is the
+ * number of distinct stacks (10000 for the issue's 10k). It prints its peak
+ * and current resident memory at the end of main and, as a destructor,
+ * after exit handlers (a preloaded agent's last build and files) have run:
+ * "rss run_hwm_kb=... rss_kb=... leaves=..." then "exit hwm_kb=...".
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +19,8 @@
 #include <time.h>
 
 static volatile uint64_t sink;
-static volatile unsigned turns[2];	/* distinct bodies: identical code folding would merge them */
+static volatile unsigned turns[2];
+static bool in_main;	/* the destructor reports only after main returned */	/* distinct bodies: identical code folding would merge them */
 
 static void walk(unsigned depth, unsigned path);
 
@@ -83,16 +88,29 @@ int main(int argc, char **argv)
 	double seconds = argc > 2 ? strtod(argv[2], NULL) : 4;
 	struct timespec t0, t;
 	unsigned long leaves = 0;
+	unsigned paths;
 
 	if (depth > 20)
 		depth = 20;
+	paths = argc > 3 ? (unsigned)strtoul(argv[3], NULL, 10) : 1u << depth;
+	if (paths == 0 || paths > 1u << depth)
+		paths = 1u << depth;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	do {
-		for (unsigned path = 0; path < (1u << depth); path++, leaves++)
+		for (unsigned path = 0; path < paths; path++, leaves++)
 			walk(depth, path);
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 < seconds);
-	printf("rss hwm_kb=%ld rss_kb=%ld leaves=%lu\n", status_kb("VmHWM:"), status_kb("VmRSS:"),
-	       leaves);
+	printf("rss run_hwm_kb=%ld rss_kb=%ld leaves=%lu\n", status_kb("VmHWM:"),
+	       status_kb("VmRSS:"), leaves);
+	fflush(stdout);
+	in_main = true;
 	return 0;
+}
+
+/* Runs after atexit handlers (the executable's destructors come from _dl_fini). */
+__attribute__((destructor)) static void report_exit(void)
+{
+	if (in_main)
+		dprintf(1, "exit hwm_kb=%ld\n", status_kb("VmHWM:"));
 }
