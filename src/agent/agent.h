@@ -356,11 +356,15 @@ uint64_t agent_build_samples(void);
  */
 int agent_export_start(const struct agent_config *c);
 /*
- * Opens libcurl (dlopen, once per process; it and its ~30 libraries are
- * mapped only by agents that upload) and initialises it. Before starting
- * an exporter with a server address. 0, or -ENOENT / -ENOMEM with why in msg.
+ * Readies uploads to url (the config's server_address, which must stay
+ * valid until the next call): a plain http:// address is posted to by the
+ * exporter's own HTTP/1.1 client, anything else (https://, user info, a
+ * query) through libcurl, opened here (dlopen, once per process; it and
+ * its ~30 libraries are mapped only by agents that need it) and
+ * initialised. Before starting an exporter with a server address. 0, or
+ * -ENOENT / -ENOMEM with why in msg.
  */
-int agent_export_curl_init(char *msg, size_t msgsz);
+int agent_export_curl_init(const char *url, char *msg, size_t msgsz);
 
 /* A symbol to look up and where its address goes (offset in a table of function pointers). */
 struct agent_dlsym {

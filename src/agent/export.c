@@ -11,15 +11,18 @@
  *     sample_type_config, from/until in ns, spyName=kiln), retrying 429,
  *     5xx and connection errors with exponential backoff.
  * At stop the last interval is built, KILN_OUTPUT written (one file per
- * type) and the queue uploaded within the upload timeout. libcurl (and the
- * ~30 libraries it needs, 6 MiB of a host's RSS) is opened only when there
- * is a server to upload to.
+ * type) and the queue uploaded within the upload timeout. A plain http://
+ * server gets the exporter's own small HTTP/1.1 client; libcurl (and the
+ * ~30 libraries it needs, ~9 MiB of a host's RSS) is opened only for
+ * https://.
  */
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -108,6 +112,16 @@ static struct {
 } kc;
 static pthread_mutex_t kc_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool kc_ready;
+static bool use_plain;		/* the server is plain http://: post_plain, no libcurl */
+static struct hurl {
+	char host[256];		/* as in the address, without IPv6 brackets */
+	char port[8];
+	const char *authority;	/* host[:port] for the Host header */
+	size_t alen;
+	const char *prefix;	/* the path before /ingest, without trailing '/' */
+	size_t plen;
+} hu;
+static bool hurl_parse(const char *url, struct hurl *u);
 
 static _Atomic uint64_t n_uploads, n_failed, n_dropped;
 static atomic_bool deferred;	/* the interval thread waits for the host's second thread */
@@ -182,7 +196,7 @@ int agent_dlopen_syms(const char *soname, const struct agent_dlsym *syms, size_t
 	return 0;
 }
 
-int agent_export_curl_init(char *msg, size_t msgsz)
+int agent_export_curl_init(const char *url, char *msg, size_t msgsz)
 {
 	static const struct agent_dlsym syms[] = {
 #define KC_SYM(f) { "curl_" #f, offsetof(__typeof__(kc), f) }
@@ -198,7 +212,9 @@ int agent_export_curl_init(char *msg, size_t msgsz)
 	int rc = 0;
 
 	pthread_mutex_lock(&kc_lock);
-	if (kc_ready)
+	/* the address string lives in the agent's config until the next start */
+	use_plain = hurl_parse(url, &hu);
+	if (use_plain || kc_ready)
 		goto out;
 	rc = agent_dlopen_syms("libcurl.so.4", syms, KL_ARRAY_SIZE(syms), &kc, why, sizeof(why));
 	if (rc) {
@@ -224,15 +240,22 @@ static void item_free(struct item *it)
 	it->data = NULL;
 }
 
-static void enqueue(unsigned type, int64_t from, int64_t until, const struct kl_buf *gz)
+/* Queues gz's bytes for upload, taking them (gz is left empty). */
+static void enqueue(unsigned type, int64_t from, int64_t until, struct kl_buf *gz)
 {
-	struct item it = { type, from, until, kl_malloc(gz->len), gz->len };
+	struct item it = { type, from, until, NULL, 0 };
 
+	char *shrunk;
+
+	it.data = kl_buf_detach(gz, &it.len);
 	if (!it.data) {
 		atomic_fetch_add(&n_dropped, 1);
 		return;
 	}
-	memcpy(it.data, gz->data, gz->len);
+	/* the buffer grew by doubling: a queue of slack while the server is away */
+	shrunk = kl_realloc(it.data, it.len + 1);
+	if (shrunk)
+		it.data = shrunk;
 	pthread_mutex_lock(&ex.qlock);
 	if (ex.qlen == ex.qcap) {
 		/* the oldest goes: recent data is worth more */
@@ -421,6 +444,316 @@ out:
 	return res;
 }
 
+/* ---- plain http:// without libcurl ------------------------------------------------ */
+
+/*
+ * An http:// server is posted to by this small HTTP/1.1 client, not by
+ * libcurl: libcurl maps ~30 libraries and initialises OpenSSL whatever
+ * curl_global_init is told (CURL_GLOBAL_SSL means nothing since 7.57),
+ * ~9 MiB of the host's RSS (libcrypto alone 3 MiB) for a plain-text POST.
+ * https://, and addresses with user info or a query, keep libcurl. One
+ * connection per post (Connection: close), as the posts are minutes apart.
+ */
+static bool hurl_parse(const char *url, struct hurl *u)
+{
+	const char *a = url + 7, *end = a + strcspn(a, "/"), *colon = NULL, *h = a, *hend;
+	size_t n;
+
+	if (strncmp(url, "http://", 7) || strpbrk(url, "@?#") || end == a)
+		return false;
+	if (*a == '[') {
+		h = a + 1;
+		hend = memchr(h, ']', (size_t)(end - h));
+		if (!hend)
+			return false;
+		colon = hend + 1 < end && hend[1] == ':' ? hend + 1 : NULL;
+		if (!colon && hend + 1 != end)
+			return false;
+	} else {
+		colon = memchr(a, ':', (size_t)(end - a));
+		hend = colon ? colon : end;
+	}
+	n = (size_t)(hend - h);
+	if (!n || n >= sizeof(u->host))
+		return false;
+	memcpy(u->host, h, n);
+	u->host[n] = 0;
+	n = colon ? (size_t)(end - colon - 1) : 2;
+	if (n < 1 || n >= sizeof(u->port) || (colon && strspn(colon + 1, "0123456789") < n))
+		return false;
+	memcpy(u->port, colon ? colon + 1 : "80", n);
+	u->port[n] = 0;
+	u->authority = a;
+	u->alen = (size_t)(end - a);
+	u->prefix = end;
+	u->plen = strlen(end);
+	while (u->plen && end[u->plen - 1] == '/')
+		u->plen--;
+	return true;
+}
+
+/* Percent-encodes all but RFC 3986's unreserved characters, as curl_easy_escape. */
+static void add_escaped(struct kl_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+			kl_buf_addch(b, (char)ch);
+		} else {
+			char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
+
+			kl_buf_add(b, e, 3);
+		}
+	}
+}
+
+static void add_base64(struct kl_buf *b, const char *s, size_t n)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
+		char q[4];
+
+		if (i + 1 < n)
+			v |= (uint32_t)(unsigned char)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)s[i + 2];
+		q[0] = tab[v >> 18];
+		q[1] = tab[(v >> 12) & 63];
+		q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		q[3] = i + 2 < n ? tab[v & 63] : '=';
+		kl_buf_add(b, q, 4);
+	}
+}
+
+/*
+ * Waits for ev on fd until the monotonic deadline, in slices so that a
+ * stop past the upload deadline aborts the wait. 0, or -ETIMEDOUT.
+ */
+static int wait_fd(int fd, short ev, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = ev };
+		int64_t now = now_ns(CLOCK_MONOTONIC), left = (deadline - now) / 1000000;
+		bool late;
+
+		pthread_mutex_lock(&ex.qlock);
+		late = ex.up_stopping && now > ex.up_deadline;
+		pthread_mutex_unlock(&ex.qlock);
+		if (late || left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, (int)KL_MIN(left, (int64_t)100)) > 0)
+			return 0;
+	}
+}
+
+static int connect_to(const struct hurl *u, int64_t deadline, char *why, size_t whysz)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	int fd = -1, rc, err = ECONNREFUSED;
+
+	rc = getaddrinfo(u->host, u->port, &hints, &ai);
+	if (rc) {
+		snprintf(why, whysz, "resolving %.80s: %s", u->host, gai_strerror(rc));
+		return -1;
+	}
+	for (struct addrinfo *a = ai; a; a = a->ai_next) {
+		socklen_t len = sizeof(err);
+
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    a->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		if (!connect(fd, a->ai_addr, a->ai_addrlen))
+			break;
+		err = errno;
+		if (err == EINPROGRESS) {
+			err = wait_fd(fd, POLLOUT, deadline) ? ETIMEDOUT : 0;
+			if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+				err = errno;
+			if (!err)
+				break;
+		}
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		snprintf(why, whysz, "connecting to %.*s: %s", (int)u->alen, u->authority,
+			 strerror(err));
+	return fd;
+}
+
+/* Sends all of iov (advanced in place). 0, or -errno. */
+static int send_all(int fd, struct iovec *iov, int n, int64_t deadline)
+{
+	while (n) {
+		struct msghdr m = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+		/* MSG_NOSIGNAL: a closed peer must not SIGPIPE the host */
+		ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			if (wait_fd(fd, POLLOUT, deadline))
+				return -ETIMEDOUT;
+			continue;
+		}
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reads the answer into resp (what fits) until the body announced by
+ * Content-Length is in, the server closes, or the deadline. 0 or -errno.
+ */
+static int read_answer(int fd, char *resp, size_t cap, size_t *len, int64_t deadline)
+{
+	*len = 0;
+	while (*len < cap - 1) {
+		ssize_t r = recv(fd, resp + *len, cap - 1 - *len, MSG_DONTWAIT);
+		char *body;
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			if (wait_fd(fd, POLLIN, deadline))
+				return -ETIMEDOUT;
+			continue;
+		}
+		*len += (size_t)r;
+		resp[*len] = 0;
+		body = strstr(resp, "\r\n\r\n");
+		if (body) {
+			const char *cl = strcasestr(resp, "\r\nContent-Length:");
+
+			size_t got = (size_t)(resp + *len - body - 4);
+
+			if (cl && cl < body && strtoull(cl + 17, NULL, 10) <= got)
+				break;
+		}
+	}
+	resp[*len] = 0;
+	return 0;
+}
+
+static enum attempt post_plain(const struct hurl *u, const struct item *it, char *why,
+			       size_t whysz)
+{
+	static const char boundary[] = "------------------------kilnA6b3Zq";
+	static const char part1[] = "\r\nContent-Disposition: form-data; name=\"profile\"; "
+		"filename=\"profile.pprof\"\r\nContent-Type: application/octet-stream\r\n\r\n";
+	const struct agent_config *c = ex.c;
+	struct kl_buf head = KL_BUF_INIT, tail = KL_BUF_INIT;
+	const char *app = sample_type_config(it->type);
+	int64_t start = now_ns(CLOCK_MONOTONIC), deadline = start + (int64_t)c->upload_timeout_ms *
+								   1000000;
+	int64_t cdeadline = start + KL_MIN((int64_t)c->upload_timeout_ms, (int64_t)5000) * 1000000;
+	unsigned rate = it->type == KILN_PROFILE_CPU ? c->cpu_hz
+			: it->type == KILN_PROFILE_WALL ? c->wall_hz : 100;
+	char resp[512], *sp;
+	struct iovec iov[3];
+	enum attempt res = GIVE_UP;
+	size_t rlen;
+	long status;
+	int fd = -1, rc;
+
+	kl_buf_addf(&tail, "\r\n--%s\r\nContent-Disposition: form-data; "
+		    "name=\"sample_type_config\"; filename=\"sample_type_config.json\"\r\n"
+		    "Content-Type: application/octet-stream\r\n\r\n%s\r\n--%s--\r\n", boundary, app,
+		    boundary);
+	kl_buf_addf(&head, "POST %.*s/ingest?name=", (int)u->plen, u->prefix);
+	add_escaped(&head, c->application_name, strlen(c->application_name));
+	if (c->tags) {
+		add_escaped(&head, "{", 1);
+		add_escaped(&head, c->tags, strlen(c->tags));
+		add_escaped(&head, "}", 1);
+	}
+	kl_buf_addf(&head, "&from=%lld&until=%lld&spyName=kiln&sampleRate=%u HTTP/1.1\r\n"
+		    "Host: %.*s\r\nUser-Agent: kiln-agent/" KILN_VERSION_STRING "\r\n"
+		    "Accept: */*\r\nConnection: close\r\n", (long long)it->from,
+		    (long long)it->until, rate, (int)u->alen, u->authority);
+	if (c->auth_token) {
+		kl_buf_addf(&head, "Authorization: Bearer %s\r\n", c->auth_token);
+	} else if (c->basic_auth) {
+		kl_buf_addstr(&head, "Authorization: Basic ");
+		add_base64(&head, c->basic_auth, strlen(c->basic_auth));
+		kl_buf_addstr(&head, "\r\n");
+	}
+	if (c->tenant_id)
+		kl_buf_addf(&head, "X-Scope-OrgID: %s\r\n", c->tenant_id);
+	kl_buf_addf(&head, "Content-Type: multipart/form-data; boundary=%s\r\n", boundary);
+	kl_buf_addf(&head, "Content-Length: %zu\r\n\r\n", 2 + strlen(boundary) + sizeof(part1) - 1 +
+		    it->len + tail.len);
+	kl_buf_addf(&head, "--%s%s", boundary, part1);
+	if (kl_buf_error(&head) || kl_buf_error(&tail)) {
+		snprintf(why, whysz, "out of memory");
+		goto out;
+	}
+	/* from here on, whatever fails may work next time */
+	res = RETRY;
+	fd = connect_to(u, cdeadline, why, whysz);
+	if (fd < 0)
+		goto out;
+	iov[0] = (struct iovec){ head.data, head.len };
+	iov[1] = (struct iovec){ it->data, it->len };
+	iov[2] = (struct iovec){ tail.data, tail.len };
+	rc = send_all(fd, iov, 3, deadline);
+	if (!rc)
+		rc = read_answer(fd, resp, sizeof(resp), &rlen, deadline);
+	if (rc) {
+		snprintf(why, whysz, "%s %.*s: %s", rc == -ETIMEDOUT ? "timed out posting to" :
+			 "posting to", (int)u->alen, u->authority, strerror(-rc));
+		goto out;
+	}
+	if (strncmp(resp, "HTTP/1.", 7) || rlen < 12 || resp[8] != ' ') {
+		snprintf(why, whysz, "%.*s did not answer in HTTP", (int)u->alen, u->authority);
+		goto out;
+	}
+	status = strtol(resp + 9, NULL, 10);
+	if (status >= 200 && status < 300) {
+		res = SENT;
+		goto out;
+	}
+	sp = strstr(resp, "\r\n\r\n");
+	sp = sp ? sp + 4 : resp + rlen;
+	for (char *q = sp; *q; q++) {
+		if (*q == '\n' || *q == '\r')
+			*q = ' ';
+	}
+	snprintf(why, whysz, "HTTP %ld %.160s", status, sp);
+	res = status == 429 || status >= 500 ? RETRY : GIVE_UP;
+out:
+	kl_buf_release(&head);
+	kl_buf_release(&tail);
+	if (fd >= 0)
+		close(fd);
+	return res;
+}
+
 static void upload(CURL *h, const struct item *it)
 {
 	int64_t backoff = FIRST_BACKOFF_MS;
@@ -437,7 +770,8 @@ static void upload(CURL *h, const struct item *it)
 			break;
 		}
 		pthread_mutex_unlock(&ex.qlock);
-		r = post(h, it, why, sizeof(why));
+		r = use_plain ? post_plain(&hu, it, why, sizeof(why))
+			      : post(h, it, why, sizeof(why));
 		if (r == SENT) {
 			atomic_fetch_add(&n_uploads, 1);
 			return;
@@ -464,7 +798,7 @@ static void *upload_main(void *arg)
 
 	agent_self.in_agent = 1;
 	agent_sampler_thread_exclude();
-	h = kc.easy_init();
+	h = use_plain ? NULL : kc.easy_init();
 	pthread_mutex_lock(&ex.qlock);
 	for (;;) {
 		struct item it;
@@ -477,12 +811,18 @@ static void *upload_main(void *arg)
 		ex.qhead = (ex.qhead + 1) % ex.qcap;
 		ex.qlen--;
 		pthread_mutex_unlock(&ex.qlock);
-		if (h)
+		if (h || use_plain)
 			upload(h, &it);
 		else
 			atomic_fetch_add(&n_failed, 1);
 		item_free(&it);
 		pthread_mutex_lock(&ex.qlock);
+		/* the posted bytes and curl's buffers go back, as after builds */
+		if (!ex.qlen) {
+			pthread_mutex_unlock(&ex.qlock);
+			malloc_trim(0);
+			pthread_mutex_lock(&ex.qlock);
+		}
 	}
 	pthread_mutex_unlock(&ex.qlock);
 	if (h)
@@ -538,7 +878,7 @@ static int take_locked(int i, struct kl_buf *out)
 	struct kl_profile *p;
 	struct kl_buf gz = KL_BUF_INIT;
 	struct kl_err err;
-	bool into;
+	bool into, upload;
 	int rc = 0;
 
 	ex.last[i] = now;
@@ -563,19 +903,21 @@ static int take_locked(int i, struct kl_buf *out)
 	}
 	if (into)
 		return 0;
-	if ((out || (ex.c->server_address && p->nsamples)) && kl_pprof_write(p, true, &gz, &err))
+	upload = ex.c->server_address && p->nsamples;
+	if ((out || upload) && kl_pprof_write(p, true, &gz, &err))
 		rc = -ENOMEM;
-	if (!rc && ex.c->server_address && p->nsamples)
-		enqueue(type_bits[i], from, now, &gz);
-	if (!rc && out) {
-		kl_buf_add(out, gz.data, gz.len);
-		rc = kl_buf_error(out);
-	}
-	kl_buf_release(&gz);
+	/* the profile goes before the upload is queued: never both at their peak */
 	if (ex.output)
 		accumulate(i, p);
 	else
 		kl_profile_free(p);
+	if (!rc && out) {
+		kl_buf_add(out, gz.data, gz.len);
+		rc = kl_buf_error(out);
+	}
+	if (!rc && upload)
+		enqueue(type_bits[i], from, now, &gz);
+	kl_buf_release(&gz);
 	return rc;
 }
 

@@ -129,7 +129,7 @@ static int start_locked(const struct kiln_config *user)
 		return rc;
 	}
 	if (cfg.server_address) {
-		rc = agent_export_curl_init(msg, sizeof(msg));
+		rc = agent_export_curl_init(cfg.server_address, msg, sizeof(msg));
 		if (rc)
 			goto fail;
 	}

@@ -21,6 +21,7 @@
 #include "core/buf.h"
 #include "core/profile.h"
 #include "formats/formats.h"
+#include "pprof.pb-c.h"
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -659,6 +660,164 @@ static void test_write_builder_profile(void **state)
 	kl_buf_release(&out);
 }
 
+/*
+ * Asserts that raw is exactly what protobuf-c packs from the message it
+ * decodes raw into: the writer encodes by hand, and pprof's readers expect
+ * the same bytes protobuf's own code would give them.
+ */
+static void assert_protobuf_c_bytes(const struct kl_buf *raw)
+{
+	Perftools__Profiles__Profile *m;
+	uint8_t *re;
+	size_t n;
+
+	m = perftools__profiles__profile__unpack(NULL, raw->len, (const uint8_t *)raw->data);
+	assert_non_null(m);
+	n = perftools__profiles__profile__get_packed_size(m);
+	assert_int_equal(n, raw->len);
+	re = malloc(n ? n : 1);
+	assert_non_null(re);
+	assert_int_equal(perftools__profiles__profile__pack(m, re), n);
+	assert_memory_equal(re, raw->data, n);
+	free(re);
+	perftools__profiles__profile__free_unpacked(m, NULL);
+}
+
+/* Asserts that gz inflates to exactly raw. */
+static void assert_gzip_of(const struct kl_buf *gz, const struct kl_buf *raw)
+{
+	struct kl_buf un = KL_BUF_INIT;
+	struct kl_err err;
+
+	assert_true(kl_is_gzip((const uint8_t *)gz->data, gz->len));
+	if (kl_gunzip((const uint8_t *)gz->data, gz->len, 1u << 30, &un, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(un.len, raw->len);
+	assert_memory_equal(un.data, raw->data, raw->len);
+	kl_buf_release(&un);
+}
+
+static void test_write_bytes_as_protobuf_c(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < KL_ARRAY_SIZE(test_pprof_fixtures); i++) {
+		struct kl_profile *p = test_load_pprof(test_pprof_fixtures[i]);
+		struct kl_buf gz = KL_BUF_INIT, raw = KL_BUF_INIT;
+		struct kl_err err;
+
+		assert_int_equal(kl_pprof_write(p, false, &raw, &err), 0);
+		assert_protobuf_c_bytes(&raw);
+		assert_int_equal(kl_pprof_write(p, true, &gz, &err), 0);
+		assert_gzip_of(&gz, &raw);
+		kl_profile_free(p);
+		kl_buf_release(&gz);
+		kl_buf_release(&raw);
+	}
+}
+
+/*
+ * A profile of 40,000 distinct samples (~2 MB raw, many 64 KiB chunks
+ * through zlib) with every field the writer encodes set, negative values
+ * and numeric labels included.
+ */
+static struct kl_profile *big_profile(void)
+{
+	struct kl_profile *p = kl_profile_new();
+	struct kl_mapping map = { .start = 0x400000, .limit = 0x800000, .offset = 0x1000,
+				  .flags = KL_MAP_HAS_FUNCTIONS | KL_MAP_HAS_LINE_NUMBERS };
+	struct kl_location loc = { .mapping = 1 };
+	struct kl_line lines[2] = { { 0, 10, 3 }, { 1, -1, 0 } };
+	struct kl_function f = { .start_line = 7 };
+	uint32_t nloc = 2000, locs[3];
+	char name[32];
+
+	map.filename = kl_profile_cstr(p, "/bin/prog");
+	map.build_id = kl_profile_cstr(p, "abcdef");
+	kl_profile_add_mapping(p, &map);
+	kl_profile_add_sample_type(p, kl_profile_cstr(p, "alloc_space"),
+				   kl_profile_cstr(p, "bytes"));
+	kl_profile_add_sample_type(p, kl_profile_cstr(p, "delta"), kl_profile_cstr(p, "bytes"));
+	for (uint32_t i = 0; i < nloc; i++) {
+		snprintf(name, sizeof(name), "fn_%u", i);
+		f.name = f.system_name = kl_profile_cstr(p, name);
+		f.filename = kl_profile_cstr(p, "prog.c");
+		kl_profile_add_function(p, &f);
+	}
+	for (uint32_t i = 0; i < nloc; i++) {
+		loc.address = 0x401000 + (uint64_t)i * 16;
+		loc.is_folded = i % 7 == 0;
+		lines[0].function = i;
+		lines[1].function = (i + 1) % nloc;
+		kl_profile_add_location(p, &loc, lines, 1 + i % 2);
+	}
+	for (uint32_t i = 0; i < 40000; i++) {
+		int64_t v[2] = { (int64_t)i * 4096 + 1, -(int64_t)i };
+		struct kl_label lb[2] = {
+			{ kl_profile_cstr(p, "thread"), kl_profile_cstr(p, i % 2 ? "a" : "b"), 0,
+			  0 },
+			{ kl_profile_cstr(p, "bytes"), 0, (int64_t)i, kl_profile_cstr(p, "bytes") },
+		};
+
+		locs[0] = i % nloc;
+		locs[1] = (i / nloc) % nloc;
+		locs[2] = (i * 7) % nloc;
+		kl_profile_add_sample(p, locs, 3, v, lb, 1 + i % 2);
+	}
+	kl_profile_add_comment(p, kl_profile_cstr(p, "a comment"));
+	kl_profile_add_comment(p, kl_profile_cstr(p, "another"));
+	p->period_type.type = kl_profile_cstr(p, "space");
+	p->period_type.unit = kl_profile_cstr(p, "bytes");
+	p->period = 524288;
+	p->time_nanos = 1700000000000000000;
+	p->duration_nanos = 10000000000;
+	p->default_sample_type = p->sample_types[0].type;
+	p->drop_frames = kl_profile_cstr(p, "runtime\\..*");
+	assert_false(kl_profile_failed(p));
+	return p;
+}
+
+static void test_write_streamed_large(void **state)
+{
+	struct kl_profile *p = big_profile(), *q = NULL;
+	struct kl_buf gz = KL_BUF_INIT, raw = KL_BUF_INIT, small = KL_BUF_INIT;
+	struct kl_err err;
+
+	(void)state;
+	assert_int_equal(kl_pprof_write(p, false, &raw, &err), 0);
+	assert_true(raw.len > (size_t)1 << 20);
+	assert_protobuf_c_bytes(&raw);
+	/* appended after what the buffer already holds, as the agent's exports are */
+	kl_buf_addstr(&gz, "head");
+	assert_int_equal(kl_pprof_write(p, true, &gz, &err), 0);
+	assert_memory_equal(gz.data, "head", 4);
+	memmove(gz.data, gz.data + 4, gz.len - 4);
+	gz.len -= 4;
+	assert_gzip_of(&gz, &raw);
+	if (kl_pprof_read((const uint8_t *)gz.data, gz.len, NULL, &q, &err))
+		fail_msg("%s", err.msg);
+	assert_int_equal(q->nsamples, 40000);
+	assert_int_equal(q->nlocations, 2000);
+	assert_int_equal(q->nlabels, 60000);
+	assert_int_equal(kl_sample_values(q, 39999)[1], -39999);
+	assert_int_equal(q->labels[1].num, 0);
+	assert_int_equal(q->period, 524288);
+	assert_int_equal(q->ncomments, 2);
+	assert_string_equal(kl_profile_sget(q, q->comments[1]), "another");
+	assert_string_equal(kl_profile_sget(q, q->period_type.type), "space");
+	/* an output ceiling is an error, gzip or not, and nothing is overrun */
+	kl_buf_init(&small, 100000);
+	assert_int_equal(kl_pprof_write(p, true, &small, &err), -KL_ELIMIT);
+	kl_buf_release(&small);
+	kl_buf_init(&small, 100000);
+	assert_int_equal(kl_pprof_write(p, false, &small, &err), -KL_ELIMIT);
+	assert_non_null(strstr(err.msg, "pprof: "));
+	kl_buf_release(&small);
+	kl_profile_free(p);
+	kl_profile_free(q);
+	kl_buf_release(&gz);
+	kl_buf_release(&raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -675,6 +834,8 @@ int main(void)
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_bad_references),
 		cmocka_unit_test(test_write_builder_profile),
+		cmocka_unit_test(test_write_bytes_as_protobuf_c),
+		cmocka_unit_test(test_write_streamed_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
