@@ -4,6 +4,7 @@
  */
 #include "buf.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -160,3 +161,112 @@ void kl_buf_add_json_str(struct kl_buf *b, const char *s, size_t n)
 	kl_buf_add(b, s + run, n - run);
 }
 
+
+/* ---- per-thread spares --------------------------------------------------- */
+
+struct spares {
+	char *data[KL_BUF_SPARES];
+	size_t cap[KL_BUF_SPARES];
+};
+
+/*
+ * The thread's spares live on the heap, registered under a pthread key
+ * whose destructor frees them when the thread exits; the __thread pointer
+ * only saves the pthread_getspecific call.
+ */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_key_ok;
+static __thread struct spares *spare_mine;
+
+static void spares_free(void *arg)
+{
+	struct spares *sp = arg;
+
+	for (size_t i = 0; i < KL_BUF_SPARES; i++)
+		kl_free(sp->data[i]);
+	kl_free(sp);
+	spare_mine = NULL;
+}
+
+static void spare_key_init(void)
+{
+	spare_key_ok = pthread_key_create(&spare_key, spares_free) == 0;
+}
+
+static struct spares *spares_get(void)
+{
+	struct spares *sp = spare_mine;
+
+	if (sp)
+		return sp;
+	if (pthread_once(&spare_once, spare_key_init) || !spare_key_ok)
+		return NULL;
+	sp = kl_calloc(1, sizeof(*sp));
+	if (!sp)
+		return NULL;
+	if (pthread_setspecific(spare_key, sp)) {
+		kl_free(sp);
+		return NULL;
+	}
+	spare_mine = sp;
+	return sp;
+}
+
+void kl_buf_spare_take(struct kl_buf *b, size_t want)
+{
+	struct spares *sp = spare_mine;
+	size_t i, best = KL_BUF_SPARES;
+
+	if (b->data || !sp)
+		return;
+	for (i = 0; i < KL_BUF_SPARES; i++) {
+		bool fits = sp->cap[i] >= want, best_fits;
+
+		if (!sp->data[i])
+			continue;
+		if (best == KL_BUF_SPARES) {
+			best = i;
+			continue;
+		}
+		best_fits = sp->cap[best] >= want;
+		if (fits ? !best_fits || sp->cap[i] < sp->cap[best]
+			 : !best_fits && sp->cap[i] > sp->cap[best])
+			best = i;
+	}
+	if (best == KL_BUF_SPARES)
+		return;
+	b->data = sp->data[best];
+	b->cap = sp->cap[best];
+	sp->data[best] = NULL;
+	sp->cap[best] = 0;
+}
+
+void kl_buf_spare_give(struct kl_buf *b)
+{
+	struct spares *sp;
+	size_t i, slot = KL_BUF_SPARES;
+
+	if (!b->data || b->cap > KL_BUF_SPARE_MAX || !(sp = spares_get())) {
+		kl_buf_release(b);
+		return;
+	}
+	/* an empty slot, else the smallest spare if b is larger */
+	for (i = 0; i < KL_BUF_SPARES; i++) {
+		if (!sp->data[i]) {
+			slot = i;
+			break;
+		}
+		if (sp->cap[i] < b->cap && (slot == KL_BUF_SPARES || sp->cap[i] < sp->cap[slot]))
+			slot = i;
+	}
+	if (slot == KL_BUF_SPARES) {
+		kl_buf_release(b);
+		return;
+	}
+	kl_free(sp->data[slot]);
+	sp->data[slot] = b->data;
+	sp->cap[slot] = b->cap;
+	b->data = NULL;
+	kl_buf_release(b);
+}

@@ -35,6 +35,25 @@ char *kl_buf_detach(struct kl_buf *b, size_t *len);
 /* Ensures room for n more bytes. Returns 0 or the buffer's error. */
 int kl_buf_reserve(struct kl_buf *b, size_t n);
 
+/*
+ * Per-thread spare storage, for buffers a thread fills and drops once per
+ * request (a request body, a gunzip output): malloc and free of those were
+ * a visible share of the server's CPU. kl_buf_spare_take gives an empty b
+ * (data NULL) the thread's spare whose capacity best fits want (the
+ * smallest one >= want, else the largest), if it has one; b's len, error
+ * and limit are untouched. kl_buf_spare_give keeps b's storage as one of
+ * the thread's KL_BUF_SPARES spares when its capacity is at most
+ * KL_BUF_SPARE_MAX (replacing a smaller one), else frees it; either way b
+ * is left empty, as after kl_buf_release. So a thread holds at most
+ * KL_BUF_SPARES x KL_BUF_SPARE_MAX bytes of spares, freed when it exits.
+ * Storage may be taken on one thread and given on another. Not for signal
+ * handlers (it allocates on first use).
+ */
+#define KL_BUF_SPARES 2
+#define KL_BUF_SPARE_MAX ((size_t)1 << 20)
+void kl_buf_spare_take(struct kl_buf *b, size_t want);
+void kl_buf_spare_give(struct kl_buf *b);
+
 void kl_buf_add(struct kl_buf *b, const void *data, size_t n);
 void kl_buf_addstr(struct kl_buf *b, const char *s);
 void kl_buf_addch(struct kl_buf *b, char c);

@@ -56,6 +56,14 @@ int kl_format_read(const uint8_t *data, size_t len, const struct kl_read_limits 
 bool kl_is_gzip(const uint8_t *data, size_t len);
 int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *out,
 	      struct kl_err *err);
+/*
+ * As kl_gunzip, but out must be initialised (KL_BUF_INIT, released, or
+ * holding storage to reuse, e.g. from kl_buf_spare_take): its storage is
+ * kept and grown as needed, its contents and limit replaced. On failure
+ * out is released.
+ */
+int kl_gunzip_reuse(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *out,
+		    struct kl_err *err);
 int kl_gzip(const void *data, size_t len, struct kl_buf *out, struct kl_err *err);
 
 /* ---- pprof ---------------------------------------------------------- */
@@ -63,6 +71,14 @@ int kl_gzip(const void *data, size_t len, struct kl_buf *out, struct kl_err *err
 /* Reads a pprof profile, gzip-compressed or not. */
 int kl_pprof_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
 		  struct kl_profile **out, struct kl_err *err);
+/*
+ * As kl_pprof_read, but a gzip input is decoded into the calling thread's
+ * spare storage (kl_buf_spare_take/give in buf.h) instead of a fresh
+ * buffer: for server threads that decode a profile per request. The
+ * thread then keeps up to KL_BUF_SPARE_MAX bytes until it exits.
+ */
+int kl_pprof_read_spare(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
+			struct kl_profile **out, struct kl_err *err);
 
 /* Writes p as pprof; gzip-compressed when compress is set. */
 int kl_pprof_write(const struct kl_profile *p, bool compress, struct kl_buf *out,

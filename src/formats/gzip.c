@@ -84,6 +84,13 @@ static int gunzip_whole(const uint8_t *data, size_t len, size_t want, struct kl_
 int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *out,
 	      struct kl_err *err)
 {
+	kl_buf_init(out, 0);
+	return kl_gunzip_reuse(data, len, max_out, out, err);
+}
+
+int kl_gunzip_reuse(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *out,
+		    struct kl_err *err)
+{
 	z_stream zs;
 	int zrc = Z_OK, rc = 0;
 	size_t want = 0;
@@ -102,7 +109,10 @@ int kl_gunzip(const uint8_t *data, size_t len, size_t max_out, struct kl_buf *ou
 		if (isize && isize / 1100 <= len && (!max_out || isize <= max_out))
 			want = isize;
 	}
-	kl_buf_init(out, max_out ? max_out : ((size_t)1 << 30));
+	/* out's storage, if any, is kept: the caller reuses it (kl_buf_spare_take) */
+	out->len = 0;
+	out->error = 0;
+	out->limit = max_out ? max_out : ((size_t)1 << 30);
 #ifdef KL_HAVE_LIBDEFLATE
 	if (want && !gunzip_whole(data, len, want, out))
 		return 0;

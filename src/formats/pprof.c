@@ -677,8 +677,9 @@ static int pass_objects(struct reader *r, uint32_t fa, uint32_t fb)
 	return 0;
 }
 
-int kl_pprof_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
-		  struct kl_profile **out, struct kl_err *err)
+/* kl_pprof_read; spare: gunzip into the thread's spare storage (kl_pprof_read_spare) */
+static int pprof_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
+		      struct kl_profile **out, struct kl_err *err, bool spare)
 {
 	const struct kl_read_limits limits = kl_read_limits_resolve(lim);
 	const size_t max_input = limits.max_input;
@@ -691,7 +692,9 @@ int kl_pprof_read(const uint8_t *data, size_t len, const struct kl_read_limits *
 	r.max_depth = limits.max_depth;
 	r.max_samples = limits.max_samples;
 	if (kl_is_gzip(data, len)) {
-		rc = kl_gunzip(data, len, max_input, &raw, err);
+		if (spare)
+			kl_buf_spare_take(&raw, len * 4);
+		rc = kl_gunzip_reuse(data, len, max_input, &raw, err);
 		if (rc) {
 			kl_err_prefix(err, "pprof");
 			return rc;
@@ -740,10 +743,25 @@ out:
 	kl_free(r.vals_buf);
 	kl_free(r.labels_buf);
 	kl_free(r.lines_buf);
-	kl_buf_release(&raw);
+	if (spare)
+		kl_buf_spare_give(&raw);
+	else
+		kl_buf_release(&raw);
 	if (rc)
 		kl_profile_free(r.p);
 	else
 		*out = r.p;
 	return rc;
+}
+
+int kl_pprof_read(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
+		  struct kl_profile **out, struct kl_err *err)
+{
+	return pprof_read(data, len, lim, out, err, false);
+}
+
+int kl_pprof_read_spare(const uint8_t *data, size_t len, const struct kl_read_limits *lim,
+			struct kl_profile **out, struct kl_err *err)
+{
+	return pprof_read(data, len, lim, out, err, true);
 }

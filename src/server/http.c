@@ -383,7 +383,12 @@ static enum MHD_Result on_headers(struct kl_server *srv, struct MHD_Connection *
 			     "max-request-bytes (%zu)", cl, srv->cfg->max_request_bytes);
 		return send_error(srv, conn, ctx, &e);
 	}
-	/* the size is known and allowed: one allocation instead of a doubling series */
+	/*
+	 * The size is known and allowed: the loop's spare storage (an earlier
+	 * request's body), grown once if need be, instead of a malloc and free
+	 * per request.
+	 */
+	kl_buf_spare_take(&ctx->body, (size_t)len + 2);
 	(void)kl_buf_reserve(&ctx->body, (size_t)len + 1);
 	return MHD_YES;
 }
@@ -731,7 +736,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	kl_query_free(ctx->fk, ctx->fv, ctx->fn);
 	kl_buf_release(&ctx->dec);
 	kl_free(ctx->p);
-	kl_buf_release(&ctx->body);
+	kl_buf_spare_give(&ctx->body);
 	kl_free(ctx);
 	*con_cls = NULL;
 	atomic_fetch_sub(&h->active, 1);

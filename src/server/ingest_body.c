@@ -487,7 +487,8 @@ static int ingest_pprof(const struct kl_ingest_params *pa, const uint8_t *data, 
 	struct kl_err e;
 	int rc;
 
-	rc = kl_pprof_read(data, len, &rl, &p, &e);
+	/* a loop thread decodes a profile per request: gunzip into its spare storage */
+	rc = kl_pprof_read_spare(data, len, &rl, &p, &e);
 	if (rc)
 		return reader_err(err, rc, &e);
 	if (cfg && kl_sample_type_config_apply(cfg, ncfg, p)) {

@@ -86,7 +86,7 @@ static int push_profile(const uint8_t *raw, size_t len, const struct kl_labels *
 	int64_t from, until;
 	int rc;
 
-	rc = kl_pprof_read(raw, len, &rl, &p, &e);
+	rc = kl_pprof_read_spare(raw, len, &rl, &p, &e);
 	if (rc)
 		return kl_http_errf(err, rc, rc == -ENOMEM ? 500 : rc == -KL_ELIMIT ? 413 : 400,
 				    "%s", e.msg);

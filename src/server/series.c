@@ -541,9 +541,17 @@ static int series_labels(struct splitter *sp, const struct kl_labels *base, cons
 		if (kl_labels_set(ls, k, base->v[i].value, strlen(base->v[i].value)))
 			goto out;
 	}
-	kl_buf_addf(&pt, "%s:%s:%s:%s:%s", name, kl_profile_sget(p, p->sample_types[t].type),
-		    kl_profile_sget(p, p->sample_types[t].unit), kl_profile_sget(p, p->period_type.type),
-		    kl_profile_sget(p, p->period_type.unit));
+	/* name:type:unit:period_type:period_unit, without printf's parsing per series */
+	(void)kl_buf_reserve(&pt, 128);
+	kl_buf_addstr(&pt, name);
+	kl_buf_addch(&pt, ':');
+	kl_buf_addstr(&pt, kl_profile_sget(p, p->sample_types[t].type));
+	kl_buf_addch(&pt, ':');
+	kl_buf_addstr(&pt, kl_profile_sget(p, p->sample_types[t].unit));
+	kl_buf_addch(&pt, ':');
+	kl_buf_addstr(&pt, kl_profile_sget(p, p->period_type.type));
+	kl_buf_addch(&pt, ':');
+	kl_buf_addstr(&pt, kl_profile_sget(p, p->period_type.unit));
 	if (kl_buf_error(&pt) || kl_labels_set(ls, "__name__", name, strlen(name)) ||
 	    kl_labels_set(ls, "__profile_type__", pt.data, pt.len) ||
 	    add_promoted(sp, g, ls))

@@ -100,14 +100,55 @@ static int bucket_merge(const struct st_bucket *b, const uint32_t *stk, const in
 	return 0;
 }
 
+/*
+ * The first index of b's list above lo whose stack is not below key, given
+ * b->stk[lo] < key: a galloping search. A profile brings a few dozen
+ * stacks while the buckets of the long levels hold every stack of days of
+ * a service: walking those lists one by one made publish O(bucket).
+ */
+static size_t bucket_gallop(const struct st_bucket *b, size_t lo, uint32_t key)
+{
+	size_t hi, step = 1;
+
+	/* b->stk[lo] < key throughout; then b->stk[hi] >= key, or hi == b->n */
+	while (lo + step < b->n && b->stk[lo + step] < key) {
+		lo += step;
+		step *= 2;
+	}
+	hi = KL_MIN(lo + step, (size_t)b->n);
+	lo++;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->stk[mid] < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The first index >= i whose stack is not below key: one step inline (a
+ * bucket about as dense as the profile, the common case), else a gallop.
+ */
+static inline size_t bucket_seek(const struct st_bucket *b, size_t i, uint32_t key)
+{
+	if (i == b->n || b->stk[i] >= key)
+		return i;
+	if (i + 1 == b->n || b->stk[i + 1] >= key)
+		return i + 1;
+	return bucket_gallop(b, i + 1, key);
+}
+
 /* True if every stack of the pairs is already in b (then values are added in place). */
 static bool bucket_covers(const struct st_bucket *b, const uint32_t *stk, uint32_t n)
 {
-	uint32_t i = 0, j;
+	size_t i = 0;
+	uint32_t j;
 
 	for (j = 0; j < n; j++) {
-		while (i < b->n && b->stk[i] < stk[j])
-			i++;
+		i = bucket_seek(b, i, stk[j]);
 		if (i == b->n || b->stk[i] != stk[j])
 			return false;
 	}
@@ -117,11 +158,11 @@ static bool bucket_covers(const struct st_bucket *b, const uint32_t *stk, uint32
 static void bucket_add_in_place(struct st_bucket *b, const uint32_t *stk, const int64_t *val,
 				uint32_t n)
 {
-	uint32_t i = 0, j;
+	size_t i = 0;
+	uint32_t j;
 
 	for (j = 0; j < n; j++) {
-		while (b->stk[i] < stk[j])
-			i++;
+		i = bucket_seek(b, i, stk[j]);
 		b->val[i] += val[j];
 	}
 }

@@ -534,6 +534,9 @@ void store_pending_release(struct st_pending *p)
 struct xlate {
 	uint32_t *str, *map, *fn, *loc;
 	uint32_t nstr;
+	/* the last two sample label keys seen and their class (see key_class) */
+	kl_strid kmemo[2];
+	uint8_t kcls[2];
 };
 
 static int xl_str(struct st_tenant *t, const struct kl_profile *p, struct xlate *x, kl_strid id,
@@ -670,21 +673,50 @@ static void sort_samples(struct samp *sp, uint32_t n, bool has_ids, struct samp 
 		memcpy(sp, a, n * sizeof(*sp));
 }
 
+enum { KEY_OTHER, KEY_SPAN, KEY_TRACE };
+
+/*
+ * The class of a sample label key: span_id and profile_id name a span,
+ * trace_id a trace. Samples of a profile carry the same few keys, so the
+ * last two are remembered instead of three strcmp per label and sample.
+ */
+static int key_class(const struct kl_profile *p, struct xlate *x, kl_strid key)
+{
+	const char *k;
+	int c;
+
+	if (key == x->kmemo[0])
+		return x->kcls[0];
+	if (key == x->kmemo[1])
+		return x->kcls[1];
+	k = kl_profile_sget(p, key);
+	if (!strcmp(k, "span_id") || !strcmp(k, "profile_id"))
+		c = KEY_SPAN;
+	else if (!strcmp(k, "trace_id"))
+		c = KEY_TRACE;
+	else
+		c = KEY_OTHER;
+	x->kmemo[1] = x->kmemo[0];
+	x->kcls[1] = x->kcls[0];
+	x->kmemo[0] = key;
+	x->kcls[0] = (uint8_t)c;
+	return c;
+}
+
 static int sample_ids(struct st_tenant *t, const struct kl_profile *p, struct xlate *x,
 		      const struct kl_sample *sm, struct samp *out)
 {
 	const struct kl_label *lb = kl_sample_labels(p, sm);
 	uint32_t j;
-	int rc;
+	int rc, c;
 
 	for (j = 0; j < sm->nlabels; j++) {
-		const char *k = kl_profile_sget(p, lb[j].key);
-
 		if (!lb[j].str)
 			continue;
-		if (!strcmp(k, "span_id") || !strcmp(k, "profile_id"))
+		c = key_class(p, x, lb[j].key);
+		if (c == KEY_SPAN)
 			rc = xl_str(t, p, x, lb[j].str, &out->span);
-		else if (!strcmp(k, "trace_id"))
+		else if (c == KEY_TRACE)
 			rc = xl_str(t, p, x, lb[j].str, &out->trace);
 		else
 			rc = 0;
@@ -725,6 +757,7 @@ static int xcache_get(struct st_xcache *xc, const struct kl_profile *p, struct x
 		xc->p = p;
 	}
 	x->nstr = kl_strtab_count(p->strs);
+	x->kmemo[0] = x->kmemo[1] = UINT32_MAX;
 	x->str = xc->ids;
 	x->map = x->str + x->nstr;
 	x->fn = x->map + p->nmappings;
