@@ -33,6 +33,22 @@ server_wait_url() {
 	return 1
 }
 
+# acks_count FILE...: the profiles kiln-loadgen --ack-log FILE logged as acknowledged (200)
+acks_count() {
+	awk '$2 == 200' "$@" 2>/dev/null | wc -l
+}
+
+# acks_wait FILE N PID [SECONDS]: returns once FILE logs N acknowledged profiles, the
+# load generator PID has exited, or SECONDS (60) have passed
+acks_wait() {
+	local deadline=$((SECONDS + ${4:-60}))
+	while [ $SECONDS -lt $deadline ]; do
+		[ "$(acks_count "$1")" -ge "$2" ] && return
+		kill -0 "$3" 2>/dev/null || return
+		sleep 0.05
+	done
+}
+
 # server_start [flags...]: the data directory is $TMP/data unless a
 # --data-dir flag is given (SERVER_DATA is set either way). Returns 1 if
 # the server does not answer /healthz within 20 s.

@@ -20,16 +20,10 @@ start=$((($(date +%s) - 86400) / 10 * 10))
 	--duration 60 --max-errors 20 --ack-log "$TMP/acks" >"$TMP/loadgen.out" 2>&1 &
 lg=$!
 # kill the server once a few hundred profiles are acknowledged
-deadline=$((SECONDS + 60))
-while [ $SECONDS -lt $deadline ]; do
-	n=$(awk '$2 == 200' "$TMP/acks" 2>/dev/null | wc -l)
-	[ "$n" -ge 400 ] && break
-	kill -0 $lg 2>/dev/null || break
-	sleep 0.05
-done
+acks_wait "$TMP/acks" 400 $lg
 server_kill9
 wait $lg
-acked=$(awk '$2 == 200' "$TMP/acks" | wc -l)
+acked=$(acks_count "$TMP/acks")
 [ "$acked" -ge 400 ] && pass || fail "only $acked profiles acknowledged: $(cat "$TMP/loadgen.out")"
 grep -q "transport_errors=[1-9]" "$TMP/loadgen.out" && pass ||
 	fail "the load did not run into the kill: $(tail -3 "$TMP/loadgen.out")"

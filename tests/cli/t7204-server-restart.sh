@@ -30,7 +30,7 @@ expect_eq "backfill of 89 days x 2 services acknowledged" 0 $?
 "$LOADGEN" --url "$SERVER_URL" --services 2 --prefix hist --count 20 --ack-log "$TMP/acks2" \
 	>"$TMP/lg2.out" 2>&1
 expect_eq "live profiles acknowledged" 0 $?
-n=$(awk '$2 == 200' "$TMP/acks" "$TMP/acks2" | wc -l)
+n=$(acks_count "$TMP/acks" "$TMP/acks2")
 expect_eq "acknowledged profiles" $((89 * 24 * 2 + 20)) "$n"
 
 for s in hist-0 hist-1; do

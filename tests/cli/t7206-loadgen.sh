@@ -24,7 +24,7 @@ for mode in ingest multipart push; do
 		--connections 4 --prefix "lg-$mode" --ack-log "$TMP/acks.$mode" >"$TMP/out.$mode" 2>&1
 	expect_eq "$mode: exit" 0 $?
 	expect_contains "$mode: result" "$TMP/out.$mode" "sent=37 acked=37 errors=0"
-	expect_eq "$mode: ack lines" 37 "$(awk '$2 == 200' "$TMP/acks.$mode" | wc -l)"
+	expect_eq "$mode: ack lines" 37 "$(acks_count "$TMP/acks.$mode")"
 	# 3 services x 2 label sets, as the name says
 	expect_eq "$mode: series" 6 "$(cut -d' ' -f3 "$TMP/acks.$mode" | sort -u | wc -l)"
 	# one series holds exactly what the ack log says was sent to it
@@ -38,7 +38,7 @@ done
 "$LOADGEN" --url "$SERVER_URL" --backfill 1h --step 600 --services 2 --prefix lg-bf \
 	--ack-log "$TMP/acks.bf" >"$TMP/out.bf" 2>&1
 expect_eq "backfill: exit" 0 $?
-expect_eq "backfill: profiles" 12 "$(awk '$2 == 200' "$TMP/acks.bf" | wc -l)"
+expect_eq "backfill: profiles" 12 "$(acks_count "$TMP/acks.bf")"
 expect_eq "backfill: distinct windows" 12 "$(awk '{ print $3, $4 }' "$TMP/acks.bf" | sort -u | wc -l)"
 if python3 "$CLIENT" check-acks --url "$SERVER_URL" --ptype "$PTYPE" \
 	--type cpu:nanoseconds "$TMP/acks.bf" >"$TMP/check" 2>&1; then pass; else

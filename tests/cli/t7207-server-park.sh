@@ -89,16 +89,10 @@ start=$((($(date +%s) - 86400) / 10 * 10))
 "$LOADGEN" --url "$SERVER_URL" --start "$start" --services 4 --connections 64 --count 20000 \
 	--duration 60 --max-errors 500 --ack-log "$TMP/acks3" >"$TMP/loadgen3.out" 2>&1 &
 lg=$!
-deadline=$((SECONDS + 60))
-while [ $SECONDS -lt $deadline ]; do
-	n=$(awk '$2 == 200' "$TMP/acks3" 2>/dev/null | wc -l)
-	[ "$n" -ge 300 ] && break
-	kill -0 $lg 2>/dev/null || break
-	sleep 0.05
-done
+acks_wait "$TMP/acks3" 300 $lg
 server_stop
 wait $lg
-acked=$(awk '$2 == 200' "$TMP/acks3" | wc -l)
+acked=$(acks_count "$TMP/acks3")
 other=$(awk '$2 != 200 && $2 != 0' "$TMP/acks3" | head -3)
 [ "$acked" -ge 300 ] && pass || fail "only $acked acknowledged before SIGTERM"
 # answered with 200 or not at all (connection closed): no 5xx for a parked request
