@@ -93,9 +93,8 @@ static void smp_pending_clear(pid_t tid)
 /* threads snapshot */
 static struct agent_profbuf *smp_thr_buf;
 static pthread_mutex_t smp_snap_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Atomic uint32_t smp_snap_gen;
+static _Atomic bool smp_snap_on;		/* a snapshot is being taken */
 static _Atomic uint32_t smp_snap_acks;
-static uint32_t smp_snap_next;
 
 /* ---- thread registry ------------------------------------------------------------ */
 
@@ -372,7 +371,7 @@ static void smp_sample(unsigned kind, uint32_t payload, const siginfo_t *si, voi
 	 * thread at most), and the current snapshot expects it instead of
 	 * sending another (agent_threads_snapshot).
 	 */
-	if (kind == SMP_KIND_THREADS && atomic_load(&smp_snap_gen) == 0)
+	if (kind == SMP_KIND_THREADS && !atomic_load(&smp_snap_on))
 		return;
 	if (agent_self.in_agent > 0) {
 		/* the agent's own threads (exporter) and hooks: not the host's work */
@@ -944,7 +943,7 @@ int agent_threads_snapshot(agent_stack_fn fn, void *ctx)
 {
 	pid_t *tids = NULL;
 	size_t n = 0, cap = 0;
-	uint32_t sent = 0, gen;
+	uint32_t sent = 0;
 	int64_t deadline;
 	int rc = 0;
 
@@ -965,12 +964,11 @@ int agent_threads_snapshot(agent_stack_fn fn, void *ctx)
 		tids[n++] = reg[i].tid;
 	}
 	pthread_mutex_unlock(&reg_lock);
-	gen = (++smp_snap_next & SMP_PAYLOAD_MASK) ? smp_snap_next & SMP_PAYLOAD_MASK : 1;
 	atomic_store(&smp_snap_acks, 0);
-	atomic_store(&smp_snap_gen, gen);
+	atomic_store(&smp_snap_on, true);
 	/* a signal still pending from an earlier snapshot answers this one */
 	for (size_t i = 0; i < n; i++)
-		if (smp_send(tids[i], SMP_KIND_THREADS, gen) >= 0)
+		if (smp_send(tids[i], SMP_KIND_THREADS, 0) >= 0)
 			sent++;
 	deadline = smp_now() + SMP_SNAPSHOT_WAIT_NS;
 	while (atomic_load(&smp_snap_acks) < sent && smp_now() < deadline) {
@@ -978,7 +976,7 @@ int agent_threads_snapshot(agent_stack_fn fn, void *ctx)
 
 		nanosleep(&ts, NULL);
 	}
-	atomic_store(&smp_snap_gen, 0);
+	atomic_store(&smp_snap_on, false);
 	agent_profbuf_drain(smp_thr_buf, fn, ctx);
 	pthread_mutex_unlock(&smp_snap_lock);
 	kl_free(tids);
