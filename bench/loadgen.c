@@ -21,6 +21,7 @@
 #include "core/buf.h"
 #include "formats/formats.h"
 #include "server/ingest.h"
+#include "store/store.h"
 
 enum mode { MODE_INGEST, MODE_MULTIPART, MODE_PUSH };
 static const char *const mode_names[] = { "ingest", "multipart", "push" };
@@ -58,7 +59,8 @@ struct opts {
 	enum tunit tunit;
 	bool tunit_set;
 	const char *tenant, *ack_log, *prefix, *stc_file;
-	double decode_bench;
+	double decode_bench, pipeline_bench;
+	const char *pipeline_dir;
 	uint64_t max_errors;
 	bool quiet;
 };
@@ -148,6 +150,11 @@ static void usage(FILE *f)
 		"  --max-errors N         stop after N transport errors [100]\n"
 		"  --decode-bench SEC     no server: time gunzip + pprof decode (kl_gunzip\n"
 		"                         + kl_pprof_read) of the same variant mix\n"
+		"  --pipeline-bench SEC   no server: time the server's ingest path in one\n"
+		"                         thread (kl_ingest_request + kl_store_append into\n"
+		"                         a store in --pipeline-dir, --sync none: no WAL),\n"
+		"                         or --count profiles after the warm-up round\n"
+		"  --pipeline-dir DIR     the store's data directory (must not exist)\n"
 		"  --quiet                only the RESULT line\n");
 }
 
@@ -324,6 +331,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			bad = parse_u64(v, &o->max_errors);
 		} else if (!strcmp(a, "--decode-bench")) {
 			bad = parse_double(v, &o->decode_bench) || o->decode_bench <= 0;
+		} else if (!strcmp(a, "--pipeline-bench")) {
+			bad = parse_double(v, &o->pipeline_bench) || o->pipeline_bench <= 0;
+		} else if (!strcmp(a, "--pipeline-dir")) {
+			o->pipeline_dir = v;
 		} else {
 			fprintf(stderr, "kiln-loadgen: unknown option %s (see --help)\n", a);
 			return -1;
@@ -333,7 +344,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (!o->decode_bench) {
+	if (o->pipeline_bench && !o->pipeline_dir) {
+		fprintf(stderr, "kiln-loadgen: --pipeline-bench needs --pipeline-dir\n");
+		return -1;
+	}
+	if (!o->decode_bench && !o->pipeline_bench) {
 		if (!o->url) {
 			fprintf(stderr, "kiln-loadgen: --url is required (see --help)\n");
 			return -1;
@@ -939,6 +954,78 @@ static int decode_bench(const struct opts *o, const struct variant *vars)
 	return 0;
 }
 
+/*
+ * The server's ingest path without HTTP or threads: the /ingest request
+ * each seq would send (same name, times, body) through kl_ingest_request
+ * and kl_store_append into a store without WAL, after one untimed round
+ * over every series so that the timed one sees them all existing.
+ */
+static int pipeline_bench(const struct opts *o, const struct variant *vars)
+{
+	const struct kl_store_opts so = { .dir = o->pipeline_dir, .sync = KL_STORE_SYNC_NONE,
+					  .min_free_bytes = 1 };
+	uint64_t nseries = (uint64_t)o->services * o->labelsets, n = 0, bytes = 0;
+	struct kl_store *st;
+	struct kl_err err;
+	double c0 = 0, end = 0;
+	int rc;
+
+	if (kl_store_open(&so, &st, &err)) {
+		fprintf(stderr, "kiln-loadgen: %s\n", err.msg);
+		return 1;
+	}
+	for (uint64_t seq = 0;; seq++) {
+		const struct variant *x = &vars[pick_variant(o, seq)];
+		const char *keys[] = { "format", "name", "from", "until", "spyName", "sampleRate" };
+		char name[512], from[32], until[32];
+		const char *vals[] = { "pprof", name, from, until, "kiln-loadgen", "100" };
+		struct kl_ingest_params params;
+		struct kl_series_set set = { .views = true };
+		struct kl_http_err herr = { 0 };
+		int64_t f_ns, u_ns;
+		unsigned svc, ls;
+
+		if (seq == nseries) {
+			c0 = cpu_s();
+			end = mono_s() + o->pipeline_bench;
+		}
+		if (seq > nseries && (o->count ? n >= o->count : mono_s() >= end))
+			break;
+		series_name(o, seq, name, sizeof(name), &svc, &ls);
+		request_times(o, wall_ns(), seq, &f_ns, &u_ns);
+		snprintf(from, sizeof(from), "%" PRId64, to_unit(f_ns, TU_S));
+		snprintf(until, sizeof(until), "%" PRId64, to_unit(u_ns, TU_S));
+		memset(&params, 0, sizeof(params));
+		rc = kl_ingest_params_parse(keys, vals, KL_ARRAY_SIZE(keys), wall_ns(), &params,
+					    &herr);
+		if (!rc)
+			rc = kl_ingest_request(&params, "application/octet-stream",
+					       (const uint8_t *)x->body.data, x->body.len, NULL, &set,
+					       &herr);
+		if (!rc && (rc = kl_store_append(st, "anonymous", set.v, set.n, &err)))
+			snprintf(herr.e.msg, sizeof(herr.e.msg), "%s", err.msg);
+		kl_series_set_release(&set);
+		kl_ingest_params_release(&params);
+		if (rc) {
+			fprintf(stderr, "kiln-loadgen: pipeline: %s\n", herr.e.msg);
+			kl_store_close(st);
+			return 1;
+		}
+		if (seq >= nseries) {
+			bytes += x->gz.len;
+			n++;
+		}
+	}
+	c0 = cpu_s() - c0;
+	kl_store_close(st);
+	if (!o->quiet)
+		printf("pipeline (kl_ingest_request + kl_store_append, no WAL): %" PRIu64
+		       " profiles, %.1f us cpu each\n", n, c0 * 1e6 / n);
+	printf("RESULT pipeline_profiles=%" PRIu64 " pipeline_us=%.3f gz_bytes_avg=%.0f\n", n,
+	       c0 * 1e6 / n, (double)bytes / n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct variant *vars = NULL;
@@ -955,6 +1042,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (o.decode_bench) {
 		rc = decode_bench(&o, vars);
+	} else if (o.pipeline_bench) {
+		rc = pipeline_bench(&o, vars);
 	} else {
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		rc = run_load(&o, vars);

@@ -8,7 +8,8 @@
 #            (and the disk's fdatasync rate, and profiles per WAL
 #            fdatasync: the group commit's batch); server CPU per profile over
 #            the bare cost of kl_gunzip + kl_pprof_read of the same bytes
-#            (kiln-loadgen --decode-bench); server RSS under that load
+#            (kiln-loadgen --decode-bench), and of the same path in process
+#            without HTTP or WAL (--pipeline-bench); server RSS under that load
 #   query    render json over 24 h of 10-s profiles of one service, over 30
 #            days of one service, label-values; the peer is decoding the same
 #            profiles (decode cost x profiles in range)
@@ -93,11 +94,25 @@ decode() {
 	decode_us=$(field decode_us "$tmp/decode.out")
 }
 
+# pipeline: the server's ingest path in one thread without HTTP or WAL
+# (kiln-loadgen --pipeline-bench), the same variant mix and series
+pipeline() {
+	local us
+	"$LOADGEN" --services 100 --labelsets 10 --pipeline-bench 3 --pipeline-dir "$tmp/pipeline" \
+		--quiet >"$tmp/pipeline.out" || { echo "bench/server.sh: the pipeline bench failed" >&2; exit 1; }
+	rm -rf "$tmp/pipeline"
+	us=$(field pipeline_us "$tmp/pipeline.out")
+	echo "in process, one thread, no HTTP, no WAL (kl_ingest_request + kl_store_append):" \
+		"$us us/profile = $(ratio "$us" "$decode_us")x the bare decode"
+	echo "RESULT pipeline pipeline_us=$us decode_us=$decode_us"
+}
+
 bench_ingest() {
 	local cfg name flags conns secs mode ticks0 ticks1 acked us rss_max rss_now sampler rate
 	local syncs0 syncs1 per_sync
 	echo "== ingest: 1,000 series (100 services x 10 label sets), live 10-s profiles"
 	decode
+	pipeline
 	echo "this disk: $(fsync_rate) fdatasync/s of 4 KiB (the group commit's unit of cost)"
 	# name | server flags | connections | seconds | kiln-loadgen --mode
 	for cfg in "fsync|--sync fsync|$INGEST_CONNECTIONS|$INGEST_SECONDS|ingest" \

@@ -4,8 +4,8 @@
 # refuses any host but loopback, stops exactly at --count, sends what a
 # real server accepts in all three modes (/ingest pprof, pyroscope-go
 # multipart, Connect Push), logs one ack line per answer with the variant's
-# totals, and a backfill gives each series span/step windows that the
-# server's render adds up to the logged totals.
+# totals, a backfill gives each series span/step windows that the
+# server's render adds up to the logged totals, and --pipeline-bench runs.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/server_lib.sh"
 source "$(dirname "$0")/loadgen_lib.sh"
@@ -17,6 +17,13 @@ for url in http://example.com:80 http://10.0.0.1:4040 http://127.0.0.1.example.c
 	expect_contains "refusal of $url" "$TMP/err" "refusing"
 done
 expect_exit 2 "kiln-loadgen --services 0" "$LOADGEN" --url http://127.0.0.1:1 --services 0
+
+# the in-process pipeline benchmark stores every profile it times
+expect_exit 2 "--pipeline-bench without a directory" "$LOADGEN" --pipeline-bench 1
+"$LOADGEN" --services 3 --labelsets 2 --pipeline-bench 10 --count 25 \
+	--pipeline-dir "$TMP/pipe" >"$TMP/out.pipe" 2>&1
+expect_eq "pipeline bench: exit" 0 $?
+expect_contains "pipeline bench: result" "$TMP/out.pipe" "RESULT pipeline_profiles=25 pipeline_us="
 
 server_start || finish
 for mode in ingest multipart push; do
