@@ -72,14 +72,25 @@ struct kl_ingest_limits kl_ingest_limits_resolve(const struct kl_ingest_limits *
 /* ---- label sets ---------------------------------------------------------- */
 
 struct kl_label_pair {
-	char *name;		/* owned, NUL-terminated */
-	char *value;		/* owned, NUL-terminated */
+	char *name;		/* NUL-terminated, in the set's storage */
+	char *value;		/* NUL-terminated, in the set's storage */
 };
 
-/* A set of labels; owned strings; kept sorted by name by kl_labels_sort. */
+/* String storage of a label set (private to ingest_params.c). */
+struct kl_labels_mem;
+
+/*
+ * A set of labels; kept sorted by name by kl_labels_sort. The names and
+ * values live in chunks the set owns (mem), a few labels per allocation:
+ * they never move while the set lives, so pointers to them stay valid until
+ * kl_labels_release; the bytes of a replaced or deleted label are only
+ * given back then. A set may be moved by copying the struct (the copy then
+ * owns everything; release only one of them).
+ */
 struct kl_labels {
 	struct kl_label_pair *v;
 	size_t n, cap;
+	struct kl_labels_mem *mem;
 };
 
 /*
@@ -93,7 +104,25 @@ int kl_labels_add_absent(struct kl_labels *ls, const char *name, const char *val
 const char *kl_labels_get(const struct kl_labels *ls, const char *name);
 /* Removes name if present. */
 void kl_labels_del(struct kl_labels *ls, const char *name);
-/* Deep copy of src into *dst (which must be empty). 0 or -ENOMEM. */
+/*
+ * Makes room for n more labels whose names and values take bytes bytes
+ * (NUL terminators included), so that that many kl_labels_push (or
+ * kl_labels_set) calls allocate nothing: at most two allocations for a
+ * whole set. 0 or -ENOMEM (the labels are unchanged then).
+ */
+int kl_labels_reserve(struct kl_labels *ls, size_t n, size_t bytes);
+/*
+ * Appends name[0..nlen)=value[0..vlen) without looking for name: for a
+ * caller that knows name is absent (a set must not hold a name twice).
+ * 0 or -ENOMEM (the set is unchanged then).
+ */
+int kl_labels_push(struct kl_labels *ls, const char *name, size_t nlen, const char *value,
+		   size_t vlen);
+/*
+ * Deep copy of src into *dst, which must hold no labels (it may have room
+ * from kl_labels_reserve, used then), in two allocations at most. 0 or
+ * -ENOMEM (dst is released then).
+ */
 int kl_labels_copy(struct kl_labels *dst, const struct kl_labels *src);
 /* Sorts by name (names are unique in a set). */
 void kl_labels_sort(struct kl_labels *ls);

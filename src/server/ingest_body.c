@@ -455,8 +455,13 @@ static int base_labels(const struct kl_ingest_params *pa, const char *service, s
 		       const char *name, struct kl_labels *ls, struct kl_http_err *err)
 {
 	const char *client_service = kl_labels_get(&pa->labels, "service_name");
+	const char *spy = pa->spy_name ? pa->spy_name : "unknown";
+	size_t bytes = 64 + slen + strlen(spy) + (name ? strlen(name) : 0);
 
-	if (kl_labels_copy(ls, &pa->labels))
+	/* room for the client's labels and the three below at once: two allocations in all */
+	for (size_t i = 0; i < pa->labels.n; i++)
+		bytes += strlen(pa->labels.v[i].name) + strlen(pa->labels.v[i].value) + 2;
+	if (kl_labels_reserve(ls, pa->labels.n + 3, bytes) || kl_labels_copy(ls, &pa->labels))
 		goto oom;
 	if (client_service) {
 		/* the client's own service_name wins; the app name is kept beside it */
@@ -465,8 +470,7 @@ static int base_labels(const struct kl_ingest_params *pa, const char *service, s
 	} else if (kl_labels_set(ls, "service_name", service, slen)) {
 		goto oom;
 	}
-	if (kl_labels_set(ls, "pyroscope_spy", pa->spy_name ? pa->spy_name : "unknown",
-			  strlen(pa->spy_name ? pa->spy_name : "unknown")))
+	if (kl_labels_set(ls, "pyroscope_spy", spy, strlen(spy)))
 		goto oom;
 	if (name && kl_labels_set(ls, "__name__", name, strlen(name)))
 		goto oom;

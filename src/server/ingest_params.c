@@ -107,33 +107,105 @@ struct kl_ingest_limits kl_ingest_limits_resolve(const struct kl_ingest_limits *
 
 /* ---- label sets ---------------------------------------------------------- */
 
+/*
+ * A chunk of a set's string storage. Strings are carved from the newest
+ * chunk (the head); chunks never move, so the pointers in v stay valid.
+ * A set built in one go (kl_labels_reserve: copies, series) has one chunk
+ * of exactly its size: one allocation for all of its strings instead of
+ * two per label.
+ */
+struct kl_labels_mem {
+	struct kl_labels_mem *next;	/* older chunks */
+	size_t len, cap;
+	char data[];
+};
+
+/* Size of the first chunk of a set grown label by label (a typical series' labels fit). */
+#define LABELS_CHUNK 256
+
+/* Adds a chunk of cap bytes as the head. False on out of memory. */
+static bool labels_chunk(struct kl_labels *ls, size_t cap)
+{
+	struct kl_labels_mem *m;
+
+	if (cap > SIZE_MAX / 2 - sizeof(*m))
+		return false;
+	m = kl_malloc(sizeof(*m) + cap);
+	if (!m)
+		return false;
+	*m = (struct kl_labels_mem){ .next = ls->mem, .cap = cap };
+	ls->mem = m;
+	return true;
+}
+
+/* n bytes of string storage; NULL on out of memory. */
+static inline char *labels_alloc(struct kl_labels *ls, size_t n)
+{
+	struct kl_labels_mem *m = ls->mem;
+
+	if (!m || m->cap - m->len < n) {
+		if (!labels_chunk(ls, KL_MAX(n, m ? m->cap * 2 : LABELS_CHUNK)))
+			return NULL;
+		m = ls->mem;
+	}
+	m->len += n;
+	return m->data + m->len - n;
+}
+
+/* s[0..n) as a NUL-terminated string at d; returns d. */
+static char *put_str(char *d, const char *s, size_t n)
+{
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
+}
+
 static struct kl_label_pair *labels_find(const struct kl_labels *ls, const char *name)
 {
+	/* the first byte first: most names differ there, and strcmp is a call */
 	for (size_t i = 0; i < ls->n; i++)
-		if (!strcmp(ls->v[i].name, name))
+		if (ls->v[i].name[0] == name[0] && !strcmp(ls->v[i].name, name))
 			return &ls->v[i];
 	return NULL;
+}
+
+int kl_labels_reserve(struct kl_labels *ls, size_t n, size_t bytes)
+{
+	struct kl_labels_mem *m = ls->mem;
+
+	if (KL_GROW(ls->v, ls->cap, ls->n + n))
+		return -ENOMEM;
+	if (bytes && (!m || m->cap - m->len < bytes) && !labels_chunk(ls, bytes))
+		return -ENOMEM;
+	return 0;
+}
+
+int kl_labels_push(struct kl_labels *ls, const char *name, size_t nlen, const char *value,
+		   size_t vlen)
+{
+	char *d;
+
+	if (nlen > SIZE_MAX / 4 || vlen > SIZE_MAX / 4 || KL_GROW(ls->v, ls->cap, ls->n + 1))
+		return -ENOMEM;
+	d = labels_alloc(ls, nlen + vlen + 2);
+	if (!d)
+		return -ENOMEM;
+	ls->v[ls->n++] = (struct kl_label_pair){ put_str(d, name, nlen),
+						 put_str(d + nlen + 1, value, vlen) };
+	return 0;
 }
 
 int kl_labels_set(struct kl_labels *ls, const char *name, const char *value, size_t vlen)
 {
 	struct kl_label_pair *l = labels_find(ls, name);
-	char *v = kl_strndup(value, vlen), *nm;
+	char *v;
 
-	if (!v)
+	if (!l)
+		return kl_labels_push(ls, name, strlen(name), value, vlen);
+	if (vlen > SIZE_MAX / 4 || !(v = labels_alloc(ls, vlen + 1)))
 		return -ENOMEM;
-	if (l) {
-		kl_free(l->value);
-		l->value = v;
-		return 0;
-	}
-	nm = kl_strndup(name, strlen(name));
-	if (!nm || KL_GROW(ls->v, ls->cap, ls->n + 1)) {
-		kl_free(nm);
-		kl_free(v);
-		return -ENOMEM;
-	}
-	ls->v[ls->n++] = (struct kl_label_pair){ nm, v };
+	/* the old value's bytes stay in the chunk until the set is released */
+	l->value = put_str(v, value, vlen);
 	return 0;
 }
 
@@ -141,7 +213,7 @@ int kl_labels_add_absent(struct kl_labels *ls, const char *name, const char *val
 {
 	if (labels_find(ls, name))
 		return 0;
-	return kl_labels_set(ls, name, value, vlen);
+	return kl_labels_push(ls, name, strlen(name), value, vlen);
 }
 
 const char *kl_labels_get(const struct kl_labels *ls, const char *name)
@@ -157,8 +229,6 @@ void kl_labels_del(struct kl_labels *ls, const char *name)
 
 	if (!l)
 		return;
-	kl_free(l->name);
-	kl_free(l->value);
 	/* keep the order: sorted sets stay sorted */
 	memmove(l, l + 1, (size_t)(ls->v + ls->n - l - 1) * sizeof(*l));
 	ls->n--;
@@ -166,13 +236,31 @@ void kl_labels_del(struct kl_labels *ls, const char *name)
 
 int kl_labels_copy(struct kl_labels *dst, const struct kl_labels *src)
 {
+	size_t len[64], bytes = 0;	/* lengths of the first 32 labels, not measured twice */
+
 	for (size_t i = 0; i < src->n; i++) {
-		if (kl_labels_set(dst, src->v[i].name, src->v[i].value, strlen(src->v[i].value))) {
-			kl_labels_release(dst);
-			return -ENOMEM;
+		size_t nl = strlen(src->v[i].name), vl = strlen(src->v[i].value);
+
+		if (2 * i + 1 < KL_ARRAY_SIZE(len)) {
+			len[2 * i] = nl;
+			len[2 * i + 1] = vl;
 		}
+		bytes += nl + vl + 2;
+	}
+	if (kl_labels_reserve(dst, src->n, bytes))
+		goto fail;
+	for (size_t i = 0; i < src->n; i++) {
+		const struct kl_label_pair *l = &src->v[i];
+		bool known = 2 * i + 1 < KL_ARRAY_SIZE(len);
+
+		if (kl_labels_push(dst, l->name, known ? len[2 * i] : strlen(l->name), l->value,
+				   known ? len[2 * i + 1] : strlen(l->value)))
+			goto fail;
 	}
 	return 0;
+fail:
+	kl_labels_release(dst);
+	return -ENOMEM;
 }
 
 static int pair_cmp(const void *a, const void *b)
@@ -183,15 +271,26 @@ static int pair_cmp(const void *a, const void *b)
 
 void kl_labels_sort(struct kl_labels *ls)
 {
-	if (ls->n > 1)
+	if (ls->n > 16) {
 		qsort(ls->v, ls->n, sizeof(*ls->v), pair_cmp);
+		return;
+	}
+	/* insertion sort: series have a handful of labels, and qsort's calls cost more there */
+	for (size_t i = 1; i < ls->n; i++) {
+		struct kl_label_pair x = ls->v[i];
+		size_t j = i;
+
+		for (; j > 0 && strcmp(ls->v[j - 1].name, x.name) > 0; j--)
+			ls->v[j] = ls->v[j - 1];
+		ls->v[j] = x;
+	}
 }
 
 void kl_labels_release(struct kl_labels *ls)
 {
-	for (size_t i = 0; i < ls->n; i++) {
-		kl_free(ls->v[i].name);
-		kl_free(ls->v[i].value);
+	for (struct kl_labels_mem *m = ls->mem, *next; m; m = next) {
+		next = m->next;
+		kl_free(m);
 	}
 	kl_free(ls->v);
 	*ls = (struct kl_labels){ 0 };
@@ -570,6 +669,14 @@ int kl_ingest_params_parse(const char *const *keys, const char *const *values, s
 {
 	const char *name = NULL, *from = NULL, *until = NULL, *rate = NULL, *spy = NULL;
 	const char *format = NULL, *units = NULL, *aggr = NULL;
+	const struct {
+		const char *key;
+		const char **dst;
+	} known[] = {
+		{ "name", &name }, { "from", &from }, { "until", &until }, { "sampleRate", &rate },
+		{ "spyName", &spy }, { "format", &format }, { "units", &units },
+		{ "aggregationType", &aggr },
+	};
 	int rc;
 
 	*out = (struct kl_ingest_params){ 0 };
@@ -578,22 +685,13 @@ int kl_ingest_params_parse(const char *const *keys, const char *const *values, s
 
 		if (!k)
 			continue;
-		if (!strcmp(k, "name"))
-			name = v;
-		else if (!strcmp(k, "from"))
-			from = v;
-		else if (!strcmp(k, "until"))
-			until = v;
-		else if (!strcmp(k, "sampleRate"))
-			rate = v;
-		else if (!strcmp(k, "spyName"))
-			spy = v;
-		else if (!strcmp(k, "format"))
-			format = v;
-		else if (!strcmp(k, "units"))
-			units = v;
-		else if (!strcmp(k, "aggregationType"))
-			aggr = v;
+		/* the first byte first: strcmp is a call, and most keys differ there */
+		for (size_t j = 0; j < KL_ARRAY_SIZE(known); j++) {
+			if (k[0] == known[j].key[0] && !strcmp(k, known[j].key)) {
+				*known[j].dst = v;
+				break;
+			}
+		}
 	}
 	if (!name)
 		return kl_http_errf(err, -KL_EFORMAT, 400, "missing required parameter name");

@@ -135,6 +135,11 @@ struct splitter {
 	uint8_t *kclass;
 	uint64_t *strhash;
 	bool unique;
+	/*
+	 * A series key with empty text or a NUL inside: its text (cut at the
+	 * NUL) is not its bytes, so its id does not stand for its text.
+	 */
+	bool odd_key;
 	uint32_t *group;	/* per sample: its label group */
 	uint32_t *order;	/* samples sorted by group */
 	size_t *gstart;		/* ngroups + 1 offsets into order */
@@ -143,40 +148,46 @@ struct splitter {
 	uint32_t *locmap, *funcmap, *mapmap, *strmap;
 	struct kl_label *lbuf;
 	size_t lbuf_cap;
+	uint32_t *kbuf;		/* a group identity by ids */
+	size_t kbuf_cap;
 	uint32_t *sbuf;
 	size_t sbuf_cap;
 };
 
-static enum key_class key_class(struct splitter *sp, kl_strid key)
+static void classify_key(struct splitter *sp, kl_strid key)
 {
-	if (sp->kclass[key] == KEY_UNKNOWN) {
-		const char *k = kl_profile_sget(sp->p, key);
+	const char *k = kl_profile_sget(sp->p, key);
 
-		sp->kclass[key] = dropped_key(k) ? KEY_DROPPED :
-				  per_sample_key(k) ? KEY_SAMPLE : KEY_SERIES;
-	}
+	sp->kclass[key] = dropped_key(k) ? KEY_DROPPED :
+			  per_sample_key(k) ? KEY_SAMPLE : KEY_SERIES;
+	if (sp->kclass[key] == KEY_SERIES &&
+	    (!*k || strlen(k) != kl_strtab_len(sp->p->strs, key)))
+		sp->odd_key = true;
+}
+
+static inline enum key_class key_class(struct splitter *sp, kl_strid key)
+{
+	if (sp->kclass[key] == KEY_UNKNOWN)
+		classify_key(sp, key);
 	return (enum key_class)sp->kclass[key];
 }
 
 /* A sample label that becomes a series label. */
-static bool promoted(struct splitter *sp, const struct kl_label *l)
+static inline bool promoted(struct splitter *sp, const struct kl_label *l)
 {
 	return l->str && key_class(sp, l->key) == KEY_SERIES;
 }
 
-static int label_key_cmp(const void *a, const void *b, void *ctx)
-{
-	const struct kl_profile *p = ctx;
-
-	return strcmp(kl_profile_sget(p, ((const struct kl_label *)a)->key),
-		      kl_profile_sget(p, ((const struct kl_label *)b)->key));
-}
-
 /*
- * The canonical text of sample i's promoted labels ("k\0v\0" in key
- * order, the first of duplicate keys kept) into b.
+ * The identity of sample i's promoted label set, *len bytes into b (text)
+ * or sp->kbuf (ids): two samples are in one group when their identities
+ * are equal. The promoted labels in key order, the first of duplicate keys
+ * kept, as their text ("k\0v\0"), or, with ids, as (key id, value id)
+ * pairs: without duplicates in the string table (and no odd key) an id
+ * stands for its bytes, but "" may have several ids (its value id is 0).
+ * Ids spare the text's copies and string compares per sample.
  */
-static int promoted_text(struct splitter *sp, uint32_t i, struct kl_buf *b)
+static int group_key(struct splitter *sp, uint32_t i, bool ids, struct kl_buf *b, size_t *len)
 {
 	const struct kl_profile *p = sp->p;
 	const struct kl_sample *s = &p->samples[i];
@@ -184,133 +195,245 @@ static int promoted_text(struct splitter *sp, uint32_t i, struct kl_buf *b)
 	size_t n = 0;
 
 	b->len = 0;
+	if (ids) {
+		uint32_t *w;
+
+		if (KL_GROW(sp->kbuf, sp->kbuf_cap, (size_t)s->nlabels * 2 + 1))
+			return -ENOMEM;
+		w = sp->kbuf;
+		/* insertion by key id; a key already there is an earlier label of it: it wins */
+		for (uint32_t j = 0; j < s->nlabels; j++) {
+			kl_strid key = ls[j].key, str = ls[j].str;
+			size_t at = n;
+
+			if (!promoted(sp, &ls[j]))
+				continue;
+			while (at > 0 && w[2 * (at - 1)] > key)
+				at--;
+			if (at > 0 && w[2 * (at - 1)] == key)
+				continue;
+			for (size_t k = 2 * n; k > 2 * at; k--)
+				w[k + 1] = w[k - 1];
+			w[2 * at] = key;
+			w[2 * at + 1] = kl_profile_sget(p, str)[0] || kl_strtab_len(p->strs, str) ?
+					str : 0;
+			n++;
+		}
+		*len = n * 2 * sizeof(*w);
+		return 0;
+	}
 	if (KL_GROW(sp->lbuf, sp->lbuf_cap, s->nlabels + 1))
 		return -ENOMEM;
-	for (uint32_t j = 0; j < s->nlabels; j++)
-		if (promoted(sp, &ls[j]))
-			sp->lbuf[n++] = ls[j];
-	qsort_r(sp->lbuf, n, sizeof(*sp->lbuf), label_key_cmp, (void *)p);
-	for (size_t j = 0; j < n; j++) {
-		const char *k = kl_profile_sget(p, sp->lbuf[j].key);
+	/* insertion sort, stable: the first of a key stays first */
+	for (uint32_t j = 0; j < s->nlabels; j++) {
+		size_t k = n;
 
-		if (j && !strcmp(k, kl_profile_sget(p, sp->lbuf[j - 1].key)))
+		if (!promoted(sp, &ls[j]))
+			continue;
+		for (; k > 0 && strcmp(kl_profile_sget(p, ls[j].key),
+				       kl_profile_sget(p, sp->lbuf[k - 1].key)) < 0; k--)
+			sp->lbuf[k] = sp->lbuf[k - 1];
+		sp->lbuf[k] = ls[j];
+		n++;
+	}
+	for (size_t j = 0; j < n; j++) {
+		const struct kl_label *l = &sp->lbuf[j];
+		const char *k = kl_profile_sget(p, l->key);
+
+		if (j && !strcmp(k, kl_profile_sget(p, l[-1].key)))
 			continue;
 		kl_buf_add(b, k, strlen(k) + 1);
-		kl_buf_add(b, kl_profile_sget(p, sp->lbuf[j].str),
-			   kl_strtab_len(p->strs, sp->lbuf[j].str) + 1);
+		kl_buf_add(b, kl_profile_sget(p, l->str), kl_strtab_len(p->strs, l->str) + 1);
 	}
-	kl_buf_addch(b, '\n');	/* never empty, so b->data is set */
+	*len = b->len;
 	return kl_buf_error(b);
 }
 
-/* Groups the samples by their promoted label sets (hash table of group texts). */
-static int group_samples(struct splitter *sp)
+/* The hash table of group identities of group_samples. */
+struct groups {
+	struct kl_buf arena;	/* the identities */
+	size_t *goff, goff_cap, *glen, glen_cap;
+	uint64_t *ghash;
+	size_t ghash_cap;
+	uint32_t *slots;	/* group + 1 */
+	size_t nslots;
+};
+
+/* Group of identity key[0..len) (hash h), a new one if unseen. 0 or -ENOMEM. */
+static int group_find(struct splitter *sp, struct groups *gs, const char *key, size_t len,
+		      uint32_t *group)
+{
+	uint64_t h = kl_hash(key, len);
+	size_t s;
+
+	for (s = h & (gs->nslots - 1); gs->slots[s]; s = (s + 1) & (gs->nslots - 1)) {
+		uint32_t g = gs->slots[s] - 1;
+
+		if (gs->ghash[g] == h && gs->glen[g] == len &&
+		    (!len || !memcmp(gs->arena.data + gs->goff[g], key, len))) {
+			*group = g;
+			return 0;
+		}
+	}
+	*group = sp->ngroups;
+	if (KL_GROW(gs->goff, gs->goff_cap, *group + 1) ||
+	    KL_GROW(gs->glen, gs->glen_cap, *group + 1) ||
+	    KL_GROW(gs->ghash, gs->ghash_cap, *group + 1))
+		return -ENOMEM;
+	gs->goff[*group] = gs->arena.len;
+	gs->glen[*group] = len;
+	gs->ghash[*group] = h;
+	kl_buf_add(&gs->arena, key, len);
+	if (kl_buf_error(&gs->arena))
+		return -ENOMEM;
+	gs->slots[s] = ++sp->ngroups;
+	if (sp->ngroups * 2 > gs->nslots) {
+		size_t n2 = gs->nslots * 2;
+		uint32_t *ns = kl_calloc(n2, sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		for (uint32_t j = 0; j < sp->ngroups; j++) {
+			size_t t = gs->ghash[j] & (n2 - 1);
+
+			while (ns[t])
+				t = (t + 1) & (n2 - 1);
+			ns[t] = j + 1;
+		}
+		kl_free(gs->slots);
+		gs->slots = ns;
+		gs->nslots = n2;
+	}
+	return 0;
+}
+
+/* Whether samples a and b have the same labels (a few: no memcmp call). */
+static inline bool same_labels(const struct kl_profile *p, const struct kl_sample *a,
+			       const struct kl_sample *b)
+{
+	const struct kl_label *la, *lb;
+
+	if (a->nlabels != b->nlabels)
+		return false;
+	la = kl_sample_labels(p, a);
+	lb = kl_sample_labels(p, b);
+	for (uint32_t j = 0; j < a->nlabels; j++)
+		if (la[j].key != lb[j].key || la[j].str != lb[j].str || la[j].num != lb[j].num ||
+		    la[j].num_unit != lb[j].num_unit)
+			return false;
+	return true;
+}
+
+/*
+ * Assigns every sample its group (numbered by first appearance). With ids,
+ * returns 1 as soon as an odd key shows up: the caller starts again by text.
+ */
+static int assign_groups(struct splitter *sp, bool ids)
 {
 	const struct kl_profile *p = sp->p;
-	struct kl_buf text = KL_BUF_INIT, arena = KL_BUF_INIT;
-	size_t *goff = NULL, goff_cap = 0, *glen = NULL, glen_cap = 0, nslots = 64;
-	uint32_t *slots = NULL;	/* group + 1 */
-	uint64_t *ghash = NULL;
-	size_t ghash_cap = 0;
+	struct groups gs = { .arena = KL_BUF_INIT, .nslots = 64 };
+	struct kl_buf key = KL_BUF_INIT;
+	uint32_t recent[4];	/* samples of the last label sets looked up */
+	size_t len, nrecent = 0, next = 0;
 	int rc = -ENOMEM;
 
-	bool any = false;
-
-	sp->group = kl_calloc(p->nsamples + 1, sizeof(*sp->group));
-	sp->order = kl_calloc(p->nsamples + 1, sizeof(*sp->order));
-	slots = kl_calloc(nslots, sizeof(*slots));
-	if (!sp->group || !sp->order || !slots)
+	sp->ngroups = 0;
+	gs.slots = kl_calloc(gs.nslots, sizeof(*gs.slots));
+	if (!gs.slots)
 		goto out;
-	/* the common case, no promoted labels at all: one group, no hashing */
-	for (size_t i = 0; i < p->nlabels && !any; i++)
-		any = promoted(sp, &p->labels[i]);
-	for (uint32_t i = 0; i < p->nsamples && any; i++) {
-		const struct kl_sample *cur = &p->samples[i], *prev = cur - 1;
-		uint64_t h;
-		size_t s;
+	for (uint32_t i = 0; i < p->nsamples; i++) {
+		size_t r;
 
 		/* runs of samples with the same labels are common: same group */
-		if (i && cur->nlabels == prev->nlabels &&
-		    (!cur->nlabels || !memcmp(kl_sample_labels(p, cur), kl_sample_labels(p, prev),
-					      cur->nlabels * sizeof(struct kl_label)))) {
+		if (i && same_labels(p, &p->samples[i], &p->samples[i - 1])) {
 			sp->group[i] = sp->group[i - 1];
 			continue;
 		}
-		if ((rc = promoted_text(sp, i, &text)))
-			goto out;
-		rc = -ENOMEM;
-		h = kl_hash(text.data, text.len);
-		for (s = h & (nslots - 1); slots[s]; s = (s + 1) & (nslots - 1)) {
-			uint32_t g = slots[s] - 1;
-
-			if (ghash[g] == h && glen[g] == text.len &&
-			    !memcmp(arena.data + goff[g], text.data, text.len))
+		/* so are a few label sets taking turns (pprof labels of a few values) */
+		for (r = 0; r < nrecent; r++)
+			if (same_labels(p, &p->samples[i], &p->samples[recent[r]]))
 				break;
+		if (r < nrecent) {
+			sp->group[i] = sp->group[recent[r]];
+			continue;
 		}
-		if (!slots[s]) {
-			uint32_t g = sp->ngroups;
-
-			if (KL_GROW(goff, goff_cap, g + 1) || KL_GROW(glen, glen_cap, g + 1) ||
-			    KL_GROW(ghash, ghash_cap, g + 1))
-				goto out;
-			goff[g] = arena.len;
-			glen[g] = text.len;
-			ghash[g] = h;
-			kl_buf_add(&arena, text.data, text.len);
-			if (kl_buf_error(&arena))
-				goto out;
-			slots[s] = ++sp->ngroups;
-			if (sp->ngroups * 2 > nslots) {
-				size_t n2 = nslots * 2;
-				uint32_t *ns = kl_calloc(n2, sizeof(*ns));
-
-				if (!ns)
-					goto out;
-				for (uint32_t j = 0; j < sp->ngroups; j++) {
-					size_t t = ghash[j] & (n2 - 1);
-
-					while (ns[t])
-						t = (t + 1) & (n2 - 1);
-					ns[t] = j + 1;
-				}
-				kl_free(slots);
-				slots = ns;
-				nslots = n2;
-			}
+		recent[next++ % KL_ARRAY_SIZE(recent)] = i;
+		nrecent = KL_MIN(nrecent + 1, KL_ARRAY_SIZE(recent));
+		if ((rc = group_key(sp, i, ids, &key, &len)))
+			goto out;
+		if (ids && sp->odd_key) {
+			rc = 1;
+			goto out;
 		}
-		sp->group[i] = slots[s] - 1;
+		if ((rc = group_find(sp, &gs, ids ? (const char *)sp->kbuf : key.data, len,
+				     &sp->group[i])))
+			goto out;
 	}
+	rc = 0;
+out:
+	kl_buf_release(&key);
+	kl_buf_release(&gs.arena);
+	kl_free(gs.goff);
+	kl_free(gs.glen);
+	kl_free(gs.ghash);
+	kl_free(gs.slots);
+	return rc;
+}
+
+/* Groups the samples by their promoted label sets; sp->order lists them by group. */
+static int group_samples(struct splitter *sp)
+{
+	const struct kl_profile *p = sp->p;
+	bool any = false;
+	size_t *fill = NULL;
+	int rc = -ENOMEM;
+
+	sp->order = kl_malloc((p->nsamples + 1) * sizeof(*sp->order));
+	if (!sp->order)
+		goto out;
+	/* the common case, no promoted labels at all: one group in sample order */
+	for (size_t i = 0; i < p->nlabels && !any; i++)
+		any = promoted(sp, &p->labels[i]);
+	if (!any) {
+		sp->ngroups = 1;
+		sp->gstart = kl_malloc(2 * sizeof(*sp->gstart));
+		if (!sp->gstart)
+			goto out;
+		sp->gstart[0] = 0;
+		sp->gstart[1] = p->nsamples;
+		for (uint32_t i = 0; i < p->nsamples; i++)
+			sp->order[i] = i;
+		rc = 0;
+		goto out;
+	}
+	sp->group = kl_malloc((p->nsamples + 1) * sizeof(*sp->group));
+	if (!sp->group)
+		goto out;
+	rc = assign_groups(sp, !kl_strtab_has_duplicates(p->strs) && !sp->odd_key);
+	if (rc == 1)
+		rc = assign_groups(sp, false);
+	if (rc)
+		goto out;
+	rc = -ENOMEM;
 	/* a profile without samples still gives one (empty) series per type */
 	if (sp->ngroups == 0)
 		sp->ngroups = 1;
 	/* counting sort of the samples by group */
 	sp->gstart = kl_calloc(sp->ngroups + 1, sizeof(*sp->gstart));
-	if (!sp->gstart)
+	fill = kl_malloc(sp->ngroups * sizeof(*fill));
+	if (!sp->gstart || !fill)
 		goto out;
 	for (uint32_t i = 0; i < p->nsamples; i++)
 		sp->gstart[sp->group[i] + 1]++;
-	for (uint32_t g = 0; g < sp->ngroups; g++)
+	for (uint32_t g = 0; g < sp->ngroups; g++) {
 		sp->gstart[g + 1] += sp->gstart[g];
-	{
-		size_t *fill = kl_calloc(sp->ngroups, sizeof(*fill));
-
-		if (!fill)
-			goto out;
-		for (uint32_t i = 0; i < p->nsamples; i++) {
-			uint32_t g = sp->group[i];
-
-			sp->order[sp->gstart[g] + fill[g]++] = i;
-		}
-		kl_free(fill);
+		fill[g] = sp->gstart[g];
 	}
+	for (uint32_t i = 0; i < p->nsamples; i++)
+		sp->order[fill[sp->group[i]]++] = i;
 	rc = 0;
 out:
-	kl_buf_release(&text);
-	kl_buf_release(&arena);
-	kl_free(goff);
-	kl_free(glen);
-	kl_free(ghash);
-	kl_free(slots);
+	kl_free(fill);
 	return rc;
 }
 
@@ -487,22 +610,167 @@ static struct kl_profile *extract(struct splitter *sp, uint32_t g, uint32_t t, i
 	return c;
 }
 
-/* Series labels of group g's promoted labels added to ls (existing names win). */
-static int add_promoted(struct splitter *sp, uint32_t g, struct kl_labels *ls)
-{
-	const struct kl_profile *p = sp->p;
-	const struct kl_sample *s;
-	const struct kl_label *l;
+/*
+ * A label of a series in the making: bytes borrowed from the base labels,
+ * the profile's strings or the split's own buffers, with their lengths.
+ */
+struct part {
+	const char *name, *value;
+	size_t nlen, vlen;
+};
 
-	if (sp->gstart[g] == sp->gstart[g + 1])
-		return 0;
-	s = &p->samples[sp->order[sp->gstart[g]]];
-	l = s->nlabels ? kl_sample_labels(p, s) : NULL;
-	for (uint32_t j = 0; j < s->nlabels; j++)
-		if (promoted(sp, &l[j]) &&
-		    kl_labels_add_absent(ls, kl_profile_sget(p, l[j].key), kl_profile_sget(p, l[j].str),
-					 kl_strtab_len(p->strs, l[j].str)))
+/* The labels every series of one split shares, and a scratch list per group. */
+struct labeler {
+	struct part *common;	/* base labels kept, and __name__ */
+	size_t ncommon, common_cap;
+	struct part *v;		/* one group's labels, sorted, __profile_type__ at pt */
+	size_t n, cap, pt;
+	size_t bytes;		/* of v's names and values with NULs, but pt's value */
+	bool long_part;		/* a name or value of v longer than its limit */
+	struct kl_buf ptypes;	/* each type's __profile_type__ value, NUL-terminated */
+	size_t *ptoff;		/* per type: offset in ptypes */
+};
+
+static bool has_part(const struct part *v, size_t n, const char *name, size_t nlen)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].nlen == nlen && !memcmp(v[i].name, name, nlen))
+			return true;
+	return false;
+}
+
+static int add_part(struct part **v, size_t *n, size_t *cap, const char *name, size_t nlen,
+		    const char *value, size_t vlen)
+{
+	if (KL_GROW(*v, *cap, *n + 1))
+		return -ENOMEM;
+	(*v)[(*n)++] = (struct part){ name, value, nlen, vlen };
+	return 0;
+}
+
+/*
+ * What all series of the split share: the base labels but internal ones
+ * (__name__ is name instead), and the __profile_type__ of each sample type,
+ * "name:type:unit:period_type:period_unit".
+ */
+static int labeler_init(struct labeler *lb, const struct kl_profile *p,
+			const struct kl_labels *base, const char *name)
+{
+	static const char name_key[] = "__name__";
+
+	for (size_t i = 0; i < base->n; i++) {
+		const char *k = base->v[i].name, *v = base->v[i].value;
+
+		if (dropped_key(k))
+			continue;
+		if (add_part(&lb->common, &lb->ncommon, &lb->common_cap, k, strlen(k), v, strlen(v)))
 			return -ENOMEM;
+	}
+	if (add_part(&lb->common, &lb->ncommon, &lb->common_cap, name_key, sizeof(name_key) - 1,
+		     name, strlen(name)))
+		return -ENOMEM;
+	lb->ptoff = kl_malloc((p->nsample_types + 1) * sizeof(*lb->ptoff));
+	if (!lb->ptoff)
+		return -ENOMEM;
+	for (uint32_t t = 0; t < p->nsample_types; t++) {
+		const char *f[] = { name, kl_profile_sget(p, p->sample_types[t].type),
+				    kl_profile_sget(p, p->sample_types[t].unit),
+				    kl_profile_sget(p, p->period_type.type),
+				    kl_profile_sget(p, p->period_type.unit) };
+		size_t len[KL_ARRAY_SIZE(f)], total = 0;
+		char *d;
+
+		/* C strings (cut at a NUL inside), joined by ':' and NUL-terminated */
+		for (size_t k = 0; k < KL_ARRAY_SIZE(f); k++)
+			total += (len[k] = strlen(f[k])) + 1;
+		lb->ptoff[t] = lb->ptypes.len;
+		if (kl_buf_reserve(&lb->ptypes, total))
+			return -ENOMEM;
+		d = lb->ptypes.data + lb->ptypes.len;
+		for (size_t k = 0; k < KL_ARRAY_SIZE(f); k++) {
+			memcpy(d, f[k], len[k]);
+			d += len[k];
+			*d++ = k + 1 < KL_ARRAY_SIZE(f) ? ':' : '\0';
+		}
+		lb->ptypes.len += total;
+	}
+	lb->ptoff[p->nsample_types] = lb->ptypes.len;
+	return 0;
+}
+
+static void labeler_release(struct labeler *lb)
+{
+	kl_free(lb->common);
+	kl_free(lb->v);
+	kl_buf_release(&lb->ptypes);
+	kl_free(lb->ptoff);
+}
+
+static int part_cmp(const struct part *a, const struct part *b)
+{
+	int c;
+
+	/* most names differ in their first byte: no memcmp call */
+	if (a->nlen && b->nlen && a->name[0] != b->name[0])
+		return (unsigned char)a->name[0] - (unsigned char)b->name[0];
+	c = memcmp(a->name, b->name, KL_MIN(a->nlen, b->nlen));
+
+	return c ? c : (a->nlen > b->nlen) - (a->nlen < b->nlen);
+}
+
+/*
+ * The labels of group g's series but __profile_type__'s value, sorted, into
+ * lb->v: the shared ones, then the promoted labels of the group's first
+ * sample (base labels win, the first of a name wins).
+ */
+static int group_labels(struct labeler *lb, struct splitter *sp, uint32_t g,
+			const struct kl_ingest_limits *lim)
+{
+	static const char pt_key[] = "__profile_type__";
+	const struct kl_profile *p = sp->p;
+
+	lb->n = 0;
+	for (size_t i = 0; i < lb->ncommon; i++)
+		if (add_part(&lb->v, &lb->n, &lb->cap, lb->common[i].name, lb->common[i].nlen,
+			     lb->common[i].value, lb->common[i].vlen))
+			return -ENOMEM;
+	if (add_part(&lb->v, &lb->n, &lb->cap, pt_key, sizeof(pt_key) - 1, "", 0))
+		return -ENOMEM;
+	if (sp->gstart[g] < sp->gstart[g + 1]) {
+		const struct kl_sample *s = &p->samples[sp->order[sp->gstart[g]]];
+		const struct kl_label *l = s->nlabels ? kl_sample_labels(p, s) : NULL;
+
+		for (uint32_t j = 0; j < s->nlabels; j++) {
+			const char *k;
+			size_t kn;
+
+			if (!promoted(sp, &l[j]))
+				continue;
+			/* a name is a C string: cut at a NUL inside, as a copy of it would be */
+			k = kl_profile_sget(p, l[j].key);
+			kn = strlen(k);
+			if (has_part(lb->v, lb->n, k, kn))
+				continue;
+			if (add_part(&lb->v, &lb->n, &lb->cap, k, kn, kl_profile_sget(p, l[j].str),
+				     kl_strtab_len(p->strs, l[j].str)))
+				return -ENOMEM;
+		}
+	}
+	/* insertion sort (names are unique): a handful of labels */
+	lb->bytes = 0;
+	lb->long_part = false;
+	for (size_t i = 0; i < lb->n; i++) {
+		struct part x = lb->v[i];
+		size_t j = i;
+
+		for (; j > 0 && part_cmp(&lb->v[j - 1], &x) > 0; j--)
+			lb->v[j] = lb->v[j - 1];
+		lb->v[j] = x;
+		lb->bytes += x.nlen + x.vlen + 2;
+		lb->long_part |= x.nlen > lim->max_name_len || x.vlen > lim->max_value_len;
+	}
+	for (lb->pt = 0; lb->v[lb->pt].name != pt_key; lb->pt++)
+		;
 	return 0;
 }
 
@@ -525,42 +793,27 @@ static int check_labels(const struct kl_labels *ls, const struct kl_ingest_limit
 	return 0;
 }
 
-/* The labels of the series for sample type t of group g. */
-static int series_labels(struct splitter *sp, const struct kl_labels *base, const char *name,
-			 uint32_t t, uint32_t g, struct kl_labels *ls)
+/*
+ * The labels of the series for sample type t of the group in lb->v, in one
+ * piece of storage; 0, -ENOMEM or (over a limit) -KL_ELIMIT with err set.
+ */
+static int series_labels(struct labeler *lb, uint32_t t, const struct kl_ingest_limits *lim,
+			 struct kl_labels *ls, struct kl_http_err *err)
 {
-	const struct kl_profile *p = sp->p;
-	struct kl_buf pt = KL_BUF_INIT;
-	int rc = -ENOMEM;
+	const char *pt = lb->ptypes.data + lb->ptoff[t];
+	size_t ptlen = lb->ptoff[t + 1] - lb->ptoff[t] - 1;
 
-	for (size_t i = 0; i < base->n; i++) {
-		const char *k = base->v[i].name;
-
-		if (dropped_key(k) && strcmp(k, "__name__"))
-			continue;
-		if (kl_labels_set(ls, k, base->v[i].value, strlen(base->v[i].value)))
-			goto out;
-	}
-	/* name:type:unit:period_type:period_unit, without printf's parsing per series */
-	(void)kl_buf_reserve(&pt, 128);
-	kl_buf_addstr(&pt, name);
-	kl_buf_addch(&pt, ':');
-	kl_buf_addstr(&pt, kl_profile_sget(p, p->sample_types[t].type));
-	kl_buf_addch(&pt, ':');
-	kl_buf_addstr(&pt, kl_profile_sget(p, p->sample_types[t].unit));
-	kl_buf_addch(&pt, ':');
-	kl_buf_addstr(&pt, kl_profile_sget(p, p->period_type.type));
-	kl_buf_addch(&pt, ':');
-	kl_buf_addstr(&pt, kl_profile_sget(p, p->period_type.unit));
-	if (kl_buf_error(&pt) || kl_labels_set(ls, "__name__", name, strlen(name)) ||
-	    kl_labels_set(ls, "__profile_type__", pt.data, pt.len) ||
-	    add_promoted(sp, g, ls))
-		goto out;
-	kl_labels_sort(ls);
-	rc = 0;
-out:
-	kl_buf_release(&pt);
-	return rc;
+	lb->v[lb->pt].value = pt;
+	lb->v[lb->pt].vlen = ptlen;
+	if (kl_labels_reserve(ls, lb->n, lb->bytes + ptlen))
+		return -ENOMEM;
+	for (size_t i = 0; i < lb->n; i++)
+		if (kl_labels_push(ls, lb->v[i].name, lb->v[i].nlen, lb->v[i].value, lb->v[i].vlen))
+			return -ENOMEM;
+	/* the exact check (and its message) only when a length or the count says so */
+	if (lb->n > lim->max_labels || lb->long_part || ptlen > lim->max_value_len)
+		return check_labels(ls, lim, err);
+	return 0;
 }
 
 int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, int64_t from_ns,
@@ -569,9 +822,9 @@ int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, in
 {
 	const struct kl_ingest_limits l = kl_ingest_limits_resolve(lim);
 	struct splitter sp = { .p = p };
+	struct labeler lb = { .ptypes = KL_BUF_INIT };
 	const char *name = kl_labels_get(base, "__name__");
 	size_t n0 = out->n;
-	char *name_copy = NULL;
 	int64_t time_ns = p->time_nanos;
 	int rc = -ENOMEM;
 
@@ -582,10 +835,8 @@ int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, in
 		time_ns = from_ns;
 	if (!name || !*name)
 		name = kl_series_pprof_name(p);
-	/* the name may live in p's strtab: keep our own copy */
-	name_copy = kl_strndup(name, strlen(name));
 	sp.kclass = kl_calloc(kl_strtab_count(p->strs) + 1, sizeof(*sp.kclass));
-	if (!name_copy || !sp.kclass)
+	if (!sp.kclass || labeler_init(&lb, p, base, name))
 		goto out;
 	/* the maps of the copies: views copy nothing */
 	if (!out->views) {
@@ -604,15 +855,15 @@ int kl_series_split(const struct kl_profile *p, const struct kl_labels *base, in
 	if (out->views && KL_GROW(out->srcs, out->srcs_cap, out->nsrcs + 1))
 		goto out;
 	for (uint32_t g = 0; g < sp.ngroups; g++) {
+		if (group_labels(&lb, &sp, g, &l))
+			goto out;
 		for (uint32_t t = 0; t < p->nsample_types; t++) {
 			struct kl_series s = { .start_ns = from_ns, .end_ns = until_ns };
 
-			if (series_labels(&sp, base, name_copy, t, g, &s.labels)) {
+			if ((rc = series_labels(&lb, t, &l, &s.labels, err))) {
 				kl_labels_release(&s.labels);
-				goto out;
-			}
-			if ((rc = check_labels(&s.labels, &l, err))) {
-				kl_labels_release(&s.labels);
+				if (rc == -ENOMEM)
+					goto out;
 				goto fail;
 			}
 			rc = -ENOMEM;
@@ -652,7 +903,7 @@ fail:
 		}
 		out->n = n0;
 	}
-	kl_free(name_copy);
+	labeler_release(&lb);
 	kl_free(sp.group);
 	kl_free(sp.order);
 	kl_free(sp.gstart);
@@ -663,6 +914,7 @@ fail:
 	kl_free(sp.kclass);
 	kl_free(sp.strhash);
 	kl_free(sp.lbuf);
+	kl_free(sp.kbuf);
 	kl_free(sp.sbuf);
 	return rc;
 }

@@ -321,9 +321,90 @@ static void test_labels_and_key(void **state)
 	kl_labels_release(&ls);
 }
 
+/*
+ * The storage of label sets: names and values stay put while the set grows
+ * and values are replaced, sets built in one go (reserve, push, copy) and
+ * big ones (past the copy's length cache and the insertion sort), a copy
+ * after deletes and replacements, and moving a set by struct copy.
+ */
+static void test_label_storage(void **state)
+{
+	struct kl_labels ls = { 0 }, cp = { 0 }, moved;
+	const char *first_name, *first_value;
+	char name[32], value[600];
+
+	(void)state;
+	assert_int_equal(kl_labels_set(&ls, "first", "v0", 2), 0);
+	first_name = ls.v[0].name;
+	first_value = kl_labels_get(&ls, "first");
+	/* 60 labels with values up to 590 bytes: several chunks */
+	for (int i = 59; i >= 1; i--) {
+		snprintf(name, sizeof(name), "k%02d", i);
+		memset(value, 'a' + i % 26, (size_t)i * 10);
+		assert_int_equal(kl_labels_set(&ls, name, value, (size_t)i * 10), 0);
+	}
+	assert_int_equal(ls.n, 60);
+	assert_ptr_equal(kl_labels_get(&ls, "first"), first_value);
+	assert_string_equal(first_value, "v0");
+	/* replacing a value keeps the other strings where they are */
+	assert_int_equal(kl_labels_set(&ls, "first", "replaced", 8), 0);
+	assert_string_equal(kl_labels_get(&ls, "first"), "replaced");
+	assert_string_equal(first_value, "v0");
+	kl_labels_del(&ls, "k30");
+	assert_null(kl_labels_get(&ls, "k30"));
+	kl_labels_sort(&ls);
+	assert_int_equal(ls.n, 59);
+	for (size_t i = 1; i < ls.n; i++)
+		assert_true(strcmp(ls.v[i - 1].name, ls.v[i].name) < 0);
+	assert_string_equal(ls.v[0].name, "first");
+	assert_ptr_equal(ls.v[0].name, first_name);
+	/* a copy holds the same labels in the same order, in its own storage */
+	assert_int_equal(kl_labels_copy(&cp, &ls), 0);
+	assert_int_equal(cp.n, ls.n);
+	for (size_t i = 0; i < ls.n; i++) {
+		assert_string_equal(cp.v[i].name, ls.v[i].name);
+		assert_string_equal(cp.v[i].value, ls.v[i].value);
+		assert_ptr_not_equal(cp.v[i].name, ls.v[i].name);
+	}
+	assert_int_equal(strlen(kl_labels_get(&cp, "k59")), 590);
+	kl_labels_release(&ls);
+	/* a struct copy moves the set */
+	moved = cp;
+	cp = (struct kl_labels){ 0 };
+	assert_string_equal(kl_labels_get(&moved, "first"), "replaced");
+	kl_labels_release(&moved);
+
+	/* reserve then push and set: the labels asked for, values with a NUL cut there */
+	assert_int_equal(kl_labels_reserve(&ls, 3, 64), 0);
+	assert_int_equal(ls.n, 0);
+	assert_int_equal(kl_labels_push(&ls, "b", 1, "2", 1), 0);
+	assert_int_equal(kl_labels_push(&ls, "a=x", 1, "1\0zz", 4), 0);
+	assert_int_equal(kl_labels_set(&ls, "c", "3", 1), 0);
+	assert_int_equal(ls.n, 3);
+	assert_string_equal(kl_labels_get(&ls, "a"), "1");
+	assert_string_equal(kl_labels_get(&ls, "c"), "3");
+	/* a copy into a set with room reserved */
+	assert_int_equal(kl_labels_reserve(&cp, 4, 64), 0);
+	assert_int_equal(kl_labels_copy(&cp, &ls), 0);
+	assert_int_equal(kl_labels_set(&cp, "d", "4", 1), 0);
+	kl_labels_sort(&cp);
+	assert_int_equal(cp.n, 4);
+	assert_string_equal(cp.v[0].name, "a");
+	assert_string_equal(cp.v[3].value, "4");
+	kl_labels_release(&cp);
+	kl_labels_release(&ls);
+	/* release leaves a reusable empty set; releasing it again is fine */
+	assert_int_equal(ls.n, 0);
+	kl_labels_release(&ls);
+	assert_int_equal(kl_labels_copy(&cp, &ls), 0);
+	assert_int_equal(cp.n, 0);
+	kl_labels_release(&cp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_label_storage),
 		cmocka_unit_test(test_name_grammar),
 		cmocka_unit_test(test_name_errors),
 		cmocka_unit_test(test_time_units),
