@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * wal_bench.c - group commit at work: N threads each append a 2 KiB record
- * to the WAL and wait until it is durable, for a few seconds per run, in
- * FSYNC and WRITE modes; against the naive design (one fdatasync per record,
- * under a lock) measured in the same run. Built and run by bench/wal.sh.
+ * wal_bench.c - group commit at work: N threads each append a record (2 KiB,
+ * or WAL_BENCH_RECORD bytes) to the WAL and wait until it is durable, for a
+ * few seconds per run, in FSYNC and WRITE modes; against the naive design
+ * (one fdatasync per record, under a lock) measured in the same run. Also
+ * the process's CPU time (user + system, getrusage) per sync and per record,
+ * and its context switches per record: what each durable batch costs.
+ * Built and run by bench/wal.sh. WAL_BENCH_MODES (e.g. "fsync") runs only
+ * the modes named (naive, fsync, write), for perf or strace.
  *
  * usage: wal_bench DIR [SECONDS] [THREADS...]     (default: 3 s; 1 8 64)
  */
@@ -14,12 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "store/wal.h"
 
-#define RECORD 2048
+#define RECORD_MAX 65536
+
+static size_t record = 2048;
+static uint8_t payload[RECORD_MAX];	/* filled before the workers start, then read only */
 
 static double now_s(void)
 {
@@ -51,14 +59,13 @@ struct run {
 static void *worker(void *p)
 {
 	struct run *r = p;
-	uint8_t buf[RECORD];
+	const uint8_t *buf = payload;
 	struct kl_err err;
 	uint64_t lsn;
 
-	memset(buf, 0x5a, sizeof(buf));
 	while (now_s() < r->until) {
 		if (r->w) {
-			if (kl_wal_append(r->w, buf, sizeof(buf), &lsn, &err) ||
+			if (kl_wal_append(r->w, buf, record, &lsn, &err) ||
 			    kl_wal_wait(r->w, lsn, &err)) {
 				fprintf(stderr, "wal_bench: %s\n", err.msg);
 				atomic_store(&r->failed, 1);
@@ -66,14 +73,14 @@ static void *worker(void *p)
 			}
 		} else {
 			pthread_mutex_lock(&r->mu);
-			if (pwrite(r->fd, buf, sizeof(buf), (off_t)r->off) != sizeof(buf) ||
+			if (pwrite(r->fd, buf, record, (off_t)r->off) != (ssize_t)record ||
 			    fdatasync(r->fd)) {
 				pthread_mutex_unlock(&r->mu);
 				perror("wal_bench: naive");
 				atomic_store(&r->failed, 1);
 				return NULL;
 			}
-			r->off += sizeof(buf);
+			r->off += record;
 			pthread_mutex_unlock(&r->mu);
 		}
 		atomic_fetch_add(&r->records, 1);
@@ -81,33 +88,51 @@ static void *worker(void *p)
 	return NULL;
 }
 
-/* Runs nthreads workers for secs; *syncs gets the fdatasync calls. Records/s or -1. */
-static double run_once(const char *dir, int mode, int nthreads, double secs, uint64_t *syncs)
+/* What one run measured. */
+struct result {
+	double rate;		/* records/s; -1 if the run failed */
+	uint64_t records, syncs;
+	double cpu_us;		/* user + system time of the whole process */
+	uint64_t csw;		/* voluntary + involuntary context switches */
+};
+
+static double tv_us(struct timeval tv)
 {
+	return (double)tv.tv_sec * 1e6 + (double)tv.tv_usec;
+}
+
+/* Runs nthreads workers for secs and returns what it measured. */
+static struct result run_once(const char *dir, int mode, int nthreads, double secs)
+{
+	struct result res = { .rate = -1 };
+	struct rusage ru0, ru1;
 	struct kl_wal_opts o = { .dir = dir, .segment_bytes = 16u << 20 };
 	struct run r = { .fd = -1 };
 	pthread_t *th = calloc((size_t)nthreads, sizeof(*th));
-	char path[4096];
+	char path[4200];	/* DIR (at most 4095 bytes) + /naive.log */
 	struct kl_err err;
 	double t0, t1;
 
 	if (!th)
-		return -1;
+		return res;
 	pthread_mutex_init(&r.mu, NULL);
 	if (mode < 0) {
 		snprintf(path, sizeof(path), "%s/naive.log", dir);
 		r.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		if (r.fd < 0) {
 			perror(path);
-			return -1;
+			free(th);
+			return res;
 		}
 	} else {
 		o.sync = (enum kl_store_sync)mode;
 		if (kl_wal_open(&o, ignore, NULL, &r.w, &err)) {
 			fprintf(stderr, "wal_bench: %s\n", err.msg);
-			return -1;
+			free(th);
+			return res;
 		}
 	}
+	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now_s();
 	r.until = t0 + secs;
 	for (int i = 0; i < nthreads; i++)
@@ -124,12 +149,17 @@ static double run_once(const char *dir, int mode, int nthreads, double secs, uin
 	for (int i = 0; i < nthreads; i++)
 		pthread_join(th[i], NULL);
 	t1 = now_s();
-	*syncs = atomic_load(&r.records);
+	getrusage(RUSAGE_SELF, &ru1);
+	res.records = atomic_load(&r.records);
+	res.syncs = res.records;
+	res.cpu_us = tv_us(ru1.ru_utime) - tv_us(ru0.ru_utime) + tv_us(ru1.ru_stime) -
+		     tv_us(ru0.ru_stime);
+	res.csw = (uint64_t)(ru1.ru_nvcsw - ru0.ru_nvcsw + ru1.ru_nivcsw - ru0.ru_nivcsw);
 	if (r.w) {
 		struct kl_wal_stats st;
 
 		kl_wal_stats(r.w, &st);
-		*syncs = st.syncs;
+		res.syncs = st.syncs;
 		kl_wal_checkpoint(r.w, kl_wal_next_lsn(r.w), &err);
 		kl_wal_close(r.w);
 	} else {
@@ -138,18 +168,40 @@ static double run_once(const char *dir, int mode, int nthreads, double secs, uin
 	}
 	free(th);
 	pthread_mutex_destroy(&r.mu);
-	return atomic_load(&r.failed) ? -1 : (double)atomic_load(&r.records) / (t1 - t0);
+	if (!atomic_load(&r.failed))
+		res.rate = (double)res.records / (t1 - t0);
+	return res;
+}
+
+static void print_row(int threads, const char *mode, const struct result *x, double secs,
+		      double naive)
+{
+	char rps[32] = "-", ratio[32] = "-";
+
+	if (x->syncs && strcmp(mode, "write"))
+		snprintf(rps, sizeof(rps), "%.1f", (double)x->records / (double)x->syncs);
+	if (naive > 0)
+		snprintf(ratio, sizeof(ratio), "%.1fx", x->rate / naive);
+	printf("%-7d %-6s %10.0f %8.0f %8s %7s %9.1f %9.1f %7.2f\n", threads, mode, x->rate,
+	       (double)x->syncs / secs, rps, ratio,
+	       x->syncs && strcmp(mode, "write") ? x->cpu_us / (double)x->syncs : 0.0,
+	       x->records ? x->cpu_us / (double)x->records : 0.0,
+	       x->records ? (double)x->csw / (double)x->records : 0.0);
 }
 
 int main(int argc, char **argv)
 {
 	static const int def_threads[] = { 1, 8, 64 };
 	double secs = argc > 2 ? strtod(argv[2], NULL) : 3.0;
+	const char *modes_wanted = getenv("WAL_BENCH_MODES");
 	int threads[16], nth = 0;
 	char sub[4096];
 
-	if (argc < 2 || secs <= 0) {
-		fprintf(stderr, "usage: wal_bench DIR [SECONDS] [THREADS...]\n");
+	if (getenv("WAL_BENCH_RECORD"))
+		record = (size_t)strtoul(getenv("WAL_BENCH_RECORD"), NULL, 10);
+	if (argc < 2 || secs <= 0 || record == 0 || record > RECORD_MAX) {
+		fprintf(stderr, "usage: [WAL_BENCH_RECORD=BYTES] wal_bench DIR [SECONDS] "
+			"[THREADS...]\n");
 		return 2;
 	}
 	for (int i = 3; i < argc && nth < 16; i++)
@@ -157,27 +209,31 @@ int main(int argc, char **argv)
 	if (!nth)
 		for (size_t i = 0; i < sizeof(def_threads) / sizeof(def_threads[0]); i++)
 			threads[nth++] = def_threads[i];
+	memset(payload, 0x5a, sizeof(payload));
+	if (!modes_wanted)
+		modes_wanted = "naive fsync write";
 
-	printf("%-7s %-8s %12s %10s %12s %10s\n", "threads", "mode", "records/s", "syncs/s",
-	       "records/sync", "vs naive");
+	printf("%-7s %-6s %10s %8s %8s %7s %9s %9s %7s\n", "threads", "mode", "records/s",
+	       "syncs/s", "rec/sync", "vs naive", "cpu us/sync", "us/record", "csw/rec");
 	for (int t = 0; t < nth; t++) {
-		uint64_t syncs;
-		double naive, fs, wr;
-		uint64_t s_fs, s_wr;
+		static const char *const names[] = { "naive", "fsync", "write" };
+		static const int modes[] = { -1, KL_STORE_SYNC_FSYNC, KL_STORE_SYNC_WRITE };
+		double naive = 0;
 
 		snprintf(sub, sizeof(sub), "%s/t%d", argv[1], threads[t]);
-		naive = run_once(argv[1], -1, threads[t], secs, &syncs);
-		fs = run_once(sub, KL_STORE_SYNC_FSYNC, threads[t], secs, &s_fs);
-		wr = run_once(sub, KL_STORE_SYNC_WRITE, threads[t], secs, &s_wr);
-		if (naive < 0 || fs < 0 || wr < 0)
-			return 1;
-		printf("%-7d %-8s %12.0f %10.0f %12.1f %10s\n", threads[t], "naive", naive,
-		       naive, 1.0, "1.0x");
-		printf("%-7d %-8s %12.0f %10.0f %12.1f %9.1fx\n", threads[t], "fsync", fs,
-		       s_fs / secs, s_fs ? fs * secs / (double)s_fs : 0.0, fs / naive);
-		printf("%-7d %-8s %12.0f %10.0f %12s %9.1fx\n", threads[t], "write", wr,
-		       s_wr / secs, "-", wr / naive);
-		fflush(stdout);
+		for (int m = 0; m < 3; m++) {
+			struct result x;
+
+			if (!strstr(modes_wanted, names[m]))
+				continue;
+			x = run_once(m ? sub : argv[1], modes[m], threads[t], secs);
+			if (x.rate < 0)
+				return 1;
+			if (!m)
+				naive = x.rate;
+			print_row(threads[t], names[m], &x, secs, naive);
+			fflush(stdout);
+		}
 	}
 	return 0;
 }

@@ -12,6 +12,10 @@
  * little endian. A record whose frame or checksum is bad, or that runs past
  * the end of the file, ends the log: at open it is cut (ftruncate) with a
  * log line giving the bytes cut, and nothing after it is replayed.
+ * In FSYNC mode the current segment goes on past its last record with
+ * zero bytes written ahead (so that a batch's fdatasync has no file size
+ * to write); a zero header followed by nothing but zeros is the clean end
+ * of a segment: not cut, not logged.
  *
  * Durability: kl_wal_append copies the record into the writer's buffer and
  * returns its LSN at once; kl_wal_wait blocks until that LSN is durable.

@@ -3,8 +3,10 @@
  * wal_test.c - unit tests of the write-ahead log on real files: replay
  * after close and reopen, concurrent appends, torn and corrupt tails cut at
  * every offset, damage in an earlier segment, injected ENOSPC / EIO / short
- * writes, backpressure, checkpoints, and kill -9 of a child process that
- * reports every acknowledged record (acknowledged = durable).
+ * writes, backpressure, checkpoints, the preallocated zero tail (a clean
+ * end after a crash, torn records inside it, ENOSPC while extending it),
+ * and kill -9 of a child process that reports every acknowledged record
+ * (acknowledged = durable).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -675,7 +677,8 @@ static void run_fault(enum kl_store_sync sync, const struct kl_fsio_fault *f, in
 	struct kl_wal *w;
 	uint64_t lsn[5];
 	char path[512];
-	size_t good;
+	uint8_t *before, *after;
+	size_t good, n;
 
 	/* each run starts from an empty directory */
 	assert_int_equal(test_tmpdir_teardown(NULL), 0);
@@ -686,7 +689,10 @@ static void run_fault(enum kl_store_sync sync, const struct kl_fsio_fault *f, in
 	for (uint64_t i = 0; i < 10; i++)
 		append_wait(w, i, rec_len(i));
 	seg_file(path, sizeof(path), 1);
-	good = test_file_size(path);
+	kl_wal_stats(w, &st);
+	good = st.bytes;	/* the records; the file may go on with a zero tail */
+	before = test_read_file(path, &n);
+	assert_true(n >= good);
 
 	kl_fsio_fault_set(f);
 	for (uint64_t i = 0; i < 5; i++)
@@ -696,8 +702,12 @@ static void run_fault(enum kl_store_sync sync, const struct kl_fsio_fault *f, in
 		assert_non_null(strstr(err.msg, want_msg));
 	}
 	assert_true(kl_fsio_fault_hits() >= 1);
-	/* the failed bytes are gone: what is there is untouched */
-	assert_int_equal(test_file_size(path), good);
+	/* the failed bytes are gone (and the zero tail): what is there is untouched */
+	after = test_read_file(path, &n);
+	assert_int_equal(n, good);
+	assert_memory_equal(after, before, good);
+	free(before);
+	free(after);
 	/* more appends while the fault lasts fail too, and are answered */
 	lsn[0] = append(w, 200, 50);
 	assert_int_equal(kl_wal_wait(w, lsn[0], &err), want_err);
@@ -872,6 +882,309 @@ static void test_checkpoint(void **state)
 	seen_free(&s);
 }
 
+/* --- the preallocated zero tail ------------------------------------------ */
+
+/* The bytes records [first_id, first_id + n) take on disk, frames included. */
+static size_t rec_bytes(uint64_t first_id, int n)
+{
+	size_t total = 0;
+
+	for (int i = 0; i < n; i++)
+		total += 16 + rec_len(first_id + (uint64_t)i);
+	return total;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/*
+ * A crash after the last acknowledgement: a child process opens the WAL,
+ * appends ids [first_id, first_id + n) waiting for each, and exits without
+ * kl_wal_close, so the segment's zero tail stays as a crash leaves it.
+ */
+static void crash_after(const struct kl_wal_opts *o, uint64_t first_id, int n)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct seen s = { 0 };
+		struct kl_wal *w = NULL;
+		struct kl_err err;
+
+		if (kl_wal_open(o, collect, &s, &w, &err))
+			_exit(2);
+		for (int i = 0; i < n; i++) {
+			uint64_t id = first_id + (uint64_t)i, lsn;
+			uint8_t buf[4096];
+
+			fill_payload(buf, rec_len(id), id);
+			if (kl_wal_append(w, buf, rec_len(id), &lsn, &err) ||
+			    kl_wal_wait(w, lsn, &err))
+				_exit(3);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void append_zeros(const char *path, size_t n)
+{
+	FILE *f = fopen(path, "ab");
+
+	assert_non_null(f);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(fputc(0, f), 0);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_zero_tail_clean_end(void **state)
+{
+	struct kl_wal_opts o = opts(KL_STORE_SYNC_FSYNC, 0);
+	struct seen s = { 0 };
+	struct kl_wal_stats st;
+	size_t len, rec = rec_bytes(0, 30);
+	struct kl_wal *w;
+	char path[512];
+	uint8_t *data;
+
+	(void)state;
+	crash_after(&o, 0, 30);
+	seg_file(path, sizeof(path), 1);
+	data = test_read_file(path, &len);
+	/* the records, then zeros written ahead of them, in whole blocks */
+	assert_true(len > rec && len % 4096 == 0);
+	assert_true(all_zero(data + rec, len - rec));
+	free(data);
+	w = open_wal(&o, &s);
+	check_records(&s, 30, 1, 0);
+	assert_string_equal(logbuf, "");	/* a clean end: nothing cut, nothing said */
+	kl_wal_stats(w, &st);
+	assert_int_equal(st.records_cut, 0);
+	assert_int_equal(st.bytes_cut, 0);
+	assert_int_equal(st.bytes, rec);	/* records, not the tail */
+	assert_int_equal(test_file_size(path), len);
+	/* the next records overwrite the zeros: the file does not grow */
+	for (uint64_t i = 30; i < 40; i++)
+		append_wait(w, i, rec_len(i));
+	assert_int_equal(test_file_size(path), len);
+	kl_wal_close(w);
+	/* a clean close cuts the tail: the segment ends at its last record */
+	assert_int_equal(test_file_size(path), rec_bytes(0, 40));
+	w = open_wal(&o, &s);
+	check_records(&s, 40, 1, 0);
+	kl_wal_close(w);
+
+	/* a crash again; WRITE mode (no preallocation) writes over that tail */
+	crash_after(&o, 40, 5);
+	assert_true(test_file_size(path) > rec_bytes(0, 45));
+	o.sync = KL_STORE_SYNC_WRITE;
+	w = open_wal(&o, &s);
+	check_records(&s, 45, 1, 0);
+	assert_string_equal(logbuf, "");
+	append_wait(w, 45, rec_len(45));
+	kl_wal_close(w);
+	assert_int_equal(test_file_size(path), rec_bytes(0, 46));
+	/* fewer zero bytes than a header are a clean end too */
+	append_zeros(path, 7);
+	w = open_wal(&o, &s);
+	check_records(&s, 46, 1, 0);
+	assert_string_equal(logbuf, "");
+	kl_wal_stats(w, &st);
+	assert_int_equal(st.bytes_cut, 0);
+	kl_wal_close(w);
+	assert_int_equal(test_file_size(path), rec_bytes(0, 46));
+	seen_free(&s);
+}
+
+static void test_zero_tail_earlier_segment(void **state)
+{
+	struct kl_wal_opts o = opts(KL_STORE_SYNC_FSYNC, 4096);
+	struct seen s = { 0 };
+	uint64_t segs[64], aside[64];
+	struct kl_wal_stats st;
+	struct kl_wal *w;
+	char path[512];
+	size_t nseg;
+
+	(void)state;
+	w = open_wal(&o, &s);
+	for (uint64_t i = 0; i < 40; i++)
+		append_wait(w, i, rec_len(i));
+	kl_wal_close(w);
+	nseg = list_segs(segs, 64, ".wal");
+	assert_true(nseg >= 3);
+	/* a crash before a rotation's cut of the tail reached the disk */
+	seg_file(path, sizeof(path), segs[1]);
+	append_zeros(path, 5000);
+	w = open_wal(&o, &s);
+	check_records(&s, 40, 1, 0);
+	assert_string_equal(logbuf, "");
+	assert_int_equal(list_segs(aside, 64, ".wal.corrupt"), 0);
+	kl_wal_stats(w, &st);
+	assert_int_equal(st.bytes, rec_bytes(0, 40));
+	assert_int_equal(st.records_cut, 0);
+	append_wait(w, 40, rec_len(40));
+	kl_wal_close(w);
+	w = open_wal(&o, &s);
+	check_records(&s, 41, 1, 0);
+	kl_wal_close(w);
+	seen_free(&s);
+}
+
+/* Checks n records: ids 0.. in order, and a 21st one that is a copy of id 19. */
+static void check_tail_records(const struct seen *s, size_t n)
+{
+	assert_int_equal(s->n, n);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t id;
+
+		assert_int_equal(s->lsn[i], i + 1);
+		assert_true(payload_ok(s->data[i], s->len[i], &id));
+		assert_int_equal(id, i < 20 ? i : 19);
+	}
+}
+
+/* Writes data with the bytes [at, at + n) replaced by src, opens, checks the cut. */
+static void open_damaged(const struct kl_wal_opts *o, const char *path, const uint8_t *data,
+			 size_t len, size_t at, const uint8_t *src, size_t n, size_t want_records,
+			 size_t want_size, const char *want_log)
+{
+	uint8_t *copy = malloc(len + 1);
+	struct seen s = { 0 };
+	struct kl_wal_stats st;
+	struct kl_wal *w;
+
+	assert_non_null(copy);
+	memcpy(copy, data, len);
+	memcpy(copy + at, src, n);
+	test_write_file(path, copy, len);
+	w = open_wal(o, &s);
+	check_tail_records(&s, want_records);
+	if (!strstr(logbuf, want_log))
+		fail_msg("log: %s (wanted %s)", logbuf, want_log);
+	kl_wal_stats(w, &st);
+	assert_int_equal(st.bytes_cut, len - want_size);
+	assert_int_equal(test_file_size(path), want_size);
+	kl_wal_close(w);
+	w = open_wal(o, &s);	/* stable: nothing more to cut */
+	check_tail_records(&s, want_records);
+	assert_string_equal(logbuf, "");
+	kl_wal_close(w);
+	free(copy);
+	seen_free(&s);
+}
+
+static void test_torn_in_zero_tail(void **state)
+{
+	struct kl_wal_opts o = opts(KL_STORE_SYNC_FSYNC, 0);
+	size_t len, rec = rec_bytes(0, 20), last = 16 + rec_len(19);
+	uint8_t *data, junk[64], frame[4096 + 16];
+	char path[512], want[768];
+
+	(void)state;
+	crash_after(&o, 0, 20);
+	seg_file(path, sizeof(path), 1);
+	data = test_read_file(path, &len);
+	assert_true(len > rec + 3 * 4096);
+	memcpy(frame, data + rec - last, last);
+	memset(junk, 0x5a, sizeof(junk));
+	snprintf(want, sizeof(want), "of a corrupt record at %s offset %zu\n", path, rec);
+
+	/* a batch torn by the crash: half a frame written into the tail */
+	open_damaged(&o, path, data, len, rec, frame, last / 2, 20, rec, want);
+	/* only a later block of a batch reached the disk: zeros, then data */
+	open_damaged(&o, path, data, len, rec + 4096, junk, sizeof(junk), 20, rec, want);
+	/* a whole frame in the tail is a record (the batch was written): nothing cut */
+	open_damaged(&o, path, data, len, rec, frame, last, 21, len, "");
+	/* damage in the last record before the tail: the checksum still catches it */
+	junk[0] = data[rec - 10] ^ 0x04;
+	snprintf(want, sizeof(want), "of a corrupt record at %s offset %zu\n", path,
+		 rec - last);
+	open_damaged(&o, path, data, len, rec - 10, junk, 1, 19, rec - last, want);
+	free(data);
+}
+
+/* The extension of the zero tail hits a full disk: its batch fails, cleanly. */
+static void run_extension_fault(size_t short_write)
+{
+	struct kl_fsio_fault none = { 0 };
+	struct kl_fsio_fault second = { .op = KL_FSIO_PWRITE, .after = 1, .err = EIO };
+	struct kl_fsio_fault full = { .op = KL_FSIO_PWRITE, .err = ENOSPC,
+				      .short_write = short_write };
+	struct kl_wal_opts o = opts(KL_STORE_SYNC_FSYNC, 0);
+	struct seen s = { 0 };
+	struct kl_wal_stats st;
+	size_t tail, size;
+	struct kl_err err;
+	struct kl_wal *w;
+	char path[512];
+	uint64_t id, lsn;
+
+	assert_int_equal(test_tmpdir_teardown(NULL), 0);
+	assert_int_equal(test_tmpdir_setup(NULL), 0);
+	o.dir = test_tmpdir;
+	o.io = kl_fsio_fault_set(&none);
+	w = open_wal(&o, &s);
+	seg_file(path, sizeof(path), 1);
+	append_wait(w, 0, 4000);
+	tail = test_file_size(path);
+	assert_true(tail > 2 * 4016 && tail % 4096 == 0);
+	/* a batch inside the tail is one pwrite (no zeros): a second one would fail */
+	for (id = 1; (id + 1) * 4016 <= tail; id++) {
+		kl_fsio_fault_set(&second);
+		append_wait(w, id, 4000);
+		assert_int_equal(kl_fsio_fault_hits(), 0);
+	}
+	assert_int_equal(test_file_size(path), tail);
+	/* the next record needs more zeros, and the disk is full */
+	kl_fsio_fault_set(&full);
+	lsn = append(w, id, 4000);
+	assert_int_equal(kl_wal_wait(w, lsn, &err), -ENOSPC);
+	assert_non_null(strstr(err.msg, "extending the segment"));
+	assert_true(kl_fsio_fault_hits() >= 1);
+	kl_wal_stats(w, &st);
+	assert_int_equal(st.batches_failed, 1);
+	assert_int_equal(st.bytes, id * 4016);
+	/* cut back to the last good record, the tail with it */
+	assert_int_equal(test_file_size(path), id * 4016);
+	kl_fsio_fault_clear();	/* space returns */
+	append_wait(w, id + 1, 4000);
+	size = test_file_size(path);
+	assert_true(size > tail && size % 4096 == 0);
+	kl_wal_close(w);
+	assert_int_equal(test_file_size(path), (id + 1) * 4016 + 24);	/* with the JUMP */
+
+	o.io = NULL;
+	w = open_wal(&o, &s);
+	assert_string_equal(logbuf, "");
+	assert_int_equal(s.n, id + 1);
+	for (size_t i = 0; i < s.n; i++) {
+		uint64_t got;
+
+		assert_true(payload_ok(s.data[i], s.len[i], &got));
+		assert_int_equal(got, i < id ? i : id + 1);
+		assert_int_equal(s.lsn[i], i < id ? i + 1 : id + 2);
+	}
+	kl_wal_close(w);
+	seen_free(&s);
+}
+
+static void test_enospc_on_extension(void **state)
+{
+	(void)state;
+	run_extension_fault(0);		/* no zero written */
+	run_extension_fault(4096);	/* some written, then the disk is full */
+}
+
 /*
  * kill -9: a child appends from 3 threads and writes (lsn, id) to a pipe
  * after each successful kl_wal_wait; the parent kills it at a random moment
@@ -903,16 +1216,15 @@ static void *child_thread(void *p)
 	return NULL;
 }
 
-static void child_main(int fd, int round, enum kl_store_sync sync)
+static void child_main(int fd, int round, const struct kl_wal_opts *o)
 {
-	struct kl_wal_opts o = { .dir = test_tmpdir, .segment_bytes = 32 << 10, .sync = sync };
 	struct child_arg args[3];
 	pthread_t th[3];
 	struct seen s = { 0 };
 	struct kl_wal *w = NULL;
 	struct kl_err err;
 
-	if (kl_wal_open(&o, collect, &s, &w, &err))
+	if (kl_wal_open(o, collect, &s, &w, &err))
 		_exit(2);
 	for (int t = 0; t < 3; t++) {
 		args[t] = (struct child_arg){ .w = w, .fd = fd,
@@ -933,9 +1245,10 @@ static void test_kill9_durability(void **state)
 	(void)state;
 	print_message("kill -9 test seed %u\n", seed);
 	srand(seed);
-	for (int round = 0; round < 6; round++) {
+	for (int round = 0; round < 8; round++) {
 		enum kl_store_sync sync = round % 2 ? KL_STORE_SYNC_WRITE : KL_STORE_SYNC_FSYNC;
-		struct kl_wal_opts o = opts(sync, 32 << 10);
+		/* small segments (many rotations), then the default (a 1 MiB zero tail) */
+		struct kl_wal_opts o = opts(sync, round < 6 ? 32 << 10 : 0);
 		uint64_t *acked = NULL, msg[2];
 		size_t nacked = 0, cap = 0, kill_after = 20 + (size_t)(rand() % 600);
 		struct timespec t0, t1;
@@ -948,7 +1261,8 @@ static void test_kill9_durability(void **state)
 		assert_true(pid >= 0);
 		if (pid == 0) {
 			close(pfd[0]);
-			child_main(pfd[1], round, sync);
+			o.log = NULL;
+			child_main(pfd[1], round, &o);
 		}
 		close(pfd[1]);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1018,7 +1332,7 @@ static void test_kill9_durability(void **state)
 		free(acked);
 		kl_wal_close(w);
 	}
-	print_message("kill -9: %zu acknowledged records checked over 6 kills\n", total_acked);
+	print_message("kill -9: %zu acknowledged records checked over 8 kills\n", total_acked);
 	seen_free(&s);
 }
 
@@ -1041,6 +1355,10 @@ int main(void)
 		TMP_TEST(test_eio_on_truncate),
 		TMP_TEST(test_short_writes_retried),
 		TMP_TEST(test_checkpoint),
+		TMP_TEST(test_zero_tail_clean_end),
+		TMP_TEST(test_zero_tail_earlier_segment),
+		TMP_TEST(test_torn_in_zero_tail),
+		TMP_TEST(test_enospc_on_extension),
 		TMP_TEST(test_kill9_durability),
 	};
 
