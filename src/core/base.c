@@ -143,14 +143,3 @@ uint64_t kl_hash(const void *data, size_t len)
 {
 	return XXH3_64bits(data, len);
 }
-
-uint64_t kl_hash_u64(uint64_t x)
-{
-	/* splitmix64 finaliser: cheap and well mixed for integer keys */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}

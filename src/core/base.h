@@ -90,6 +90,20 @@ static inline int kl_grow_inline(void **arr, size_t *cap, size_t need, size_t el
 
 /* 64-bit hashing (xxh3) of a byte range, used by every hash table. */
 uint64_t kl_hash(const void *data, size_t len);
-uint64_t kl_hash_u64(uint64_t x);
+
+/*
+ * Hash of a 64-bit integer key: the splitmix64 finaliser, cheap and well
+ * mixed. Inline: the store calls it per stack frame. Its values are part
+ * of stored data (stack path hashes): never change them.
+ */
+static inline uint64_t kl_hash_u64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
 
 #endif /* KL_BASE_H */

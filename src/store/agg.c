@@ -101,26 +101,26 @@ static int bucket_merge(const struct st_bucket *b, const uint32_t *stk, const in
 }
 
 /*
- * The first index of b's list above lo whose stack is not below key, given
- * b->stk[lo] < key: a galloping search. A profile brings a few dozen
- * stacks while the buckets of the long levels hold every stack of days of
- * a service: walking those lists one by one made publish O(bucket).
+ * The first index of bs[0, n) above lo whose stack is not below key, given
+ * bs[lo] < key: a galloping search. A profile brings a few dozen stacks
+ * while the buckets of the long levels hold every stack of days of a
+ * service: walking those lists one by one made publish O(bucket).
  */
-static size_t bucket_gallop(const struct st_bucket *b, size_t lo, uint32_t key)
+static size_t bucket_gallop(const uint32_t *bs, size_t n, size_t lo, uint32_t key)
 {
 	size_t hi, step = 1;
 
-	/* b->stk[lo] < key throughout; then b->stk[hi] >= key, or hi == b->n */
-	while (lo + step < b->n && b->stk[lo + step] < key) {
+	/* bs[lo] < key throughout; then bs[hi] >= key, or hi == n */
+	while (lo + step < n && bs[lo + step] < key) {
 		lo += step;
 		step *= 2;
 	}
-	hi = KL_MIN(lo + step, (size_t)b->n);
+	hi = KL_MIN(lo + step, n);
 	lo++;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (b->stk[mid] < key)
+		if (bs[mid] < key)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -129,90 +129,191 @@ static size_t bucket_gallop(const struct st_bucket *b, size_t lo, uint32_t key)
 }
 
 /*
- * The first index >= i whose stack is not below key: one step inline (a
- * bucket about as dense as the profile, the common case), else a gallop.
+ * The first index >= i of bs[0, n) whose stack is not below key: one step
+ * inline (a bucket about as dense as the profile, the common case), else a
+ * gallop. The callers keep bs and n in locals: the build has no strict
+ * aliasing, so reading them through the bucket reloads them after every
+ * store.
  */
-static inline size_t bucket_seek(const struct st_bucket *b, size_t i, uint32_t key)
+static inline size_t bucket_seek(const uint32_t *bs, size_t n, size_t i, uint32_t key)
 {
-	if (i == b->n || b->stk[i] >= key)
+	if (i == n || bs[i] >= key)
 		return i;
-	if (i + 1 == b->n || b->stk[i + 1] >= key)
+	if (i + 1 == n || bs[i + 1] >= key)
 		return i + 1;
-	return bucket_gallop(b, i + 1, key);
+	return bucket_gallop(bs, n, i + 1, key);
 }
 
-/* True if every stack of the pairs is already in b (then values are added in place). */
-static bool bucket_covers(const struct st_bucket *b, const uint32_t *stk, uint32_t n)
-{
-	size_t i = 0;
-	uint32_t j;
+/* Positions remembered by bucket_missing for the in-place add, up to this many pairs. */
+#define AGG_POS_MAX 256
 
-	for (j = 0; j < n; j++) {
-		i = bucket_seek(b, i, stk[j]);
-		if (i == b->n || b->stk[i] != stk[j])
-			return false;
+/*
+ * For each level l, miss[l]: the number of distinct stacks of the sorted
+ * pairs that bucket b[l] lacks. When it has them all and pos is not NULL,
+ * pos[l][j] gets the index of stk[j] in b[l]. The levels are walked
+ * together, pair by pair: their buckets are cold, and four independent
+ * seeks give the processor four cache misses to wait for at once.
+ */
+static void buckets_missing(struct st_bucket *const *b, const uint32_t *stk, uint32_t n,
+			    uint32_t *miss, uint32_t (*pos)[AGG_POS_MAX])
+{
+	const uint32_t *bs[STORE_NLEVELS];
+	const int64_t *bv[STORE_NLEVELS];
+	size_t bn[STORE_NLEVELS], at[STORE_NLEVELS];
+	bool keep[STORE_NLEVELS];
+	uint32_t j;
+	int l;
+
+	for (l = 0; l < STORE_NLEVELS; l++) {
+		bs[l] = b[l]->stk;
+		bv[l] = b[l]->val;
+		bn[l] = b[l]->n;
+		at[l] = 0;
+		miss[l] = 0;
+		keep[l] = pos != NULL;
 	}
-	return true;
+	for (j = 0; j < n; j++) {
+		/* a repeated stack (another span id) is missing once */
+		bool rep = j && stk[j - 1] == stk[j];
+
+#pragma GCC unroll 4
+		for (l = 0; l < STORE_NLEVELS; l++) {
+			size_t i = bucket_seek(bs[l], bn[l], at[l], stk[j]);
+
+			at[l] = i;
+			if (i == bn[l] || bs[l][i] != stk[j]) {
+				miss[l] += !rep;
+				keep[l] = false;
+			} else if (keep[l]) {
+				pos[l][j] = (uint32_t)i;
+				/* the add comes after the seeks: start loading its line now */
+				__builtin_prefetch(&bv[l][i], 1);
+			}
+		}
+	}
 }
 
 static void bucket_add_in_place(struct st_bucket *b, const uint32_t *stk, const int64_t *val,
 				uint32_t n)
 {
-	size_t i = 0;
+	const uint32_t *bs = b->stk;
+	int64_t *bv = b->val;
+	size_t i = 0, bn = b->n;
 	uint32_t j;
 
 	for (j = 0; j < n; j++) {
-		i = bucket_seek(b, i, stk[j]);
-		b->val[i] += val[j];
+		i = bucket_seek(bs, bn, i, stk[j]);
+		bv[i] += val[j];
 	}
+}
+
+/*
+ * Room in b's lists for need entries (a little more, so that a bucket
+ * taking a few new stacks per profile is not copied every time). On
+ * failure the lists are unchanged (one may have moved). 0 or -ENOMEM.
+ */
+static int bucket_reserve(struct st_bucket *b, size_t need)
+{
+	size_t ncap = need + need / 8 + 4;
+	uint32_t *stk;
+	int64_t *val;
+
+	if (need <= b->cap)
+		return 0;
+	if (ncap > UINT32_MAX)
+		return -ENOMEM;
+	stk = kl_realloc(b->stk, ncap * sizeof(*stk));
+	if (!stk)
+		return -ENOMEM;
+	b->stk = stk;
+	val = kl_realloc(b->val, ncap * sizeof(*val));
+	if (!val)
+		return -ENOMEM;
+	b->val = val;
+	b->cap = (uint32_t)ncap;
+	return 0;
+}
+
+/*
+ * Merges the sorted pairs, miss of whose stacks b lacks, into b's lists
+ * (room reserved) from the back: what precedes the first new stack stays
+ * where it is, and the rest of the pairs is added in place.
+ */
+static void bucket_merge_in_place(struct st_bucket *b, const uint32_t *stk, const int64_t *val,
+				  uint32_t n, uint32_t miss)
+{
+	size_t i = b->n, k = (size_t)b->n + miss;
+	uint32_t j = n, *bs = b->stk;
+	int64_t *bv = b->val;
+
+	/* while k > i some new stack is left, so some pair is (j > 0) */
+	while (k > i) {
+		uint32_t s = stk[--j];
+		int64_t v = val[j];
+
+		while (j > 0 && stk[j - 1] == s)
+			v += val[--j];
+		while (i > 0 && bs[i - 1] > s) {
+			i--;
+			k--;
+			bs[k] = bs[i];
+			bv[k] = bv[i];
+		}
+		if (i > 0 && bs[i - 1] == s)
+			v += bv[--i];
+		k--;
+		bs[k] = s;
+		bv[k] = v;
+	}
+	/* k == i: the stacks of pairs [0, j) are all in b[0, i) */
+	b->n += miss;
+	if (j)
+		bucket_add_in_place(b, stk, val, j);
 }
 
 /*
  * All allocation happens before any list changes, so that a failure
  * leaves every level as it was and aggregates always equal the raw data.
  * In a steady service most profiles bring no new stack to a bucket: their
- * values are then added in place, without allocating.
+ * values are then added in place, at positions found once. New stacks are
+ * merged into the bucket's lists where they are (grown with some room),
+ * not into new lists: the long levels' buckets hold every stack of days.
  */
 int store_agg_add(struct st_series *s, int64_t start, const uint32_t *stk, const int64_t *val,
 		  uint32_t n, size_t *added_bytes)
 {
-	struct merged m[STORE_NLEVELS] = { 0 };
-	bool in_place[STORE_NLEVELS] = { false };
-	struct st_bucket *b;
-	int i, rc = 0;
+	uint32_t miss[STORE_NLEVELS], pos[STORE_NLEVELS][AGG_POS_MAX], j;
+	struct st_bucket *b[STORE_NLEVELS];
+	int i;
 
 	*added_bytes = 0;
 	if (!n)
 		return 0;
 	/* buckets are created first (an empty bucket is harmless) */
-	for (i = 0; i < STORE_NLEVELS && !rc; i++) {
-		b = bucket_get(&s->lv[i], store_floor_div(start, store_level_ns[i]));
-		if (!b)
-			rc = -ENOMEM;
-		else if (bucket_covers(b, stk, n))
-			in_place[i] = true;
-		else
-			rc = bucket_merge(b, stk, val, n, &m[i]);
-	}
 	for (i = 0; i < STORE_NLEVELS; i++) {
-		if (rc) {
-			kl_free(m[i].stk);
-			kl_free(m[i].val);
-			continue;
-		}
-		b = bucket_get(&s->lv[i], store_floor_div(start, store_level_ns[i]));
-		if (in_place[i]) {
-			bucket_add_in_place(b, stk, val, n);
-			continue;
-		}
-		*added_bytes += (m[i].n - b->n) * (sizeof(uint32_t) + sizeof(int64_t));
-		kl_free(b->stk);
-		kl_free(b->val);
-		b->stk = m[i].stk;
-		b->val = m[i].val;
-		b->n = m[i].n;
+		b[i] = bucket_get(&s->lv[i], store_floor_div(start, store_level_ns[i]));
+		if (!b[i])
+			return -ENOMEM;
 	}
-	return rc;
+	buckets_missing(b, stk, n, miss, n <= AGG_POS_MAX ? pos : NULL);
+	for (i = 0; i < STORE_NLEVELS; i++)
+		if (miss[i] && bucket_reserve(b[i], (size_t)b[i]->n + miss[i]))
+			return -ENOMEM;
+	for (i = 0; i < STORE_NLEVELS; i++) {
+		if (miss[i]) {
+			bucket_merge_in_place(b[i], stk, val, n, miss[i]);
+			*added_bytes += miss[i] * (sizeof(uint32_t) + sizeof(int64_t));
+		} else if (n <= AGG_POS_MAX) {
+			int64_t *bv = b[i]->val;
+			const uint32_t *pi = pos[i];
+
+			for (j = 0; j < n; j++)
+				bv[pi[j]] += val[j];
+		} else {
+			bucket_add_in_place(b[i], stk, val, n);
+		}
+	}
+	return 0;
 }
 
 void store_agg_release(struct st_series *s)

@@ -77,8 +77,10 @@ void store_tenant_free(struct st_tenant *t)
 
 	if (!t)
 		return;
-	for (i = 0; i < t->nseries; i++)
+	for (i = 0; i < t->nseries; i++) {
 		series_free(t->series[i]);
+		kl_free(t->series_key[i]);
+	}
 	for (i = 0; i < t->npostings; i++)
 		kl_free(t->postings[i].ids);
 	for (i = 0; i < t->nblocks; i++)
@@ -86,6 +88,7 @@ void store_tenant_free(struct st_tenant *t)
 	store_frozen_free(t);
 	kl_free(t->blocks);
 	kl_free(t->series);
+	kl_free(t->series_key);
 	kl_free(t->postings);
 	kl_free(t->mappings);
 	kl_free(t->functions);
@@ -300,19 +303,13 @@ int store_stack_child(struct st_tenant *t, uint32_t parent, uint32_t loc, uint32
  * (below 3e-8 for a million stacks); walking the parent pointers instead
  * cost a cache miss per frame and a third of the append time.
  */
-int store_intern_stack(struct st_tenant *t, const uint32_t *locs, uint32_t n, uint32_t *id)
+static int intern_stack_hashed(struct st_tenant *t, const uint32_t *locs, uint32_t n, uint64_t h,
+			       uint32_t *id)
 {
-	uint64_t h = STORE_PATH_ROOT;
 	struct kl_hindex_probe p;
 	uint32_t i, node, k;
 	int rc;
 
-	if (n == 0) {
-		*id = 0;
-		return 0;
-	}
-	for (k = n; k > 0; k--)
-		h = store_path_step(h, locs[k - 1]);
 	for (i = kl_hindex_first(&t->full_ix, h, &p); i != KL_HINDEX_NONE;
 	     i = kl_hindex_next(&t->full_ix, &p)) {
 		const struct st_stack *c = &t->stacks[i];
@@ -332,6 +329,20 @@ int store_intern_stack(struct st_tenant *t, const uint32_t *locs, uint32_t n, ui
 		return -ENOMEM;
 	*id = node;
 	return 0;
+}
+
+int store_intern_stack(struct st_tenant *t, const uint32_t *locs, uint32_t n, uint32_t *id)
+{
+	uint64_t h = STORE_PATH_ROOT;
+	uint32_t k;
+
+	if (n == 0) {
+		*id = 0;
+		return 0;
+	}
+	for (k = n; k > 0; k--)
+		h = store_path_step(h, locs[k - 1]);
+	return intern_stack_hashed(t, locs, n, h, id);
 }
 
 /* ---- series and postings ------------------------------------------------- */
@@ -380,54 +391,93 @@ static int posting_add(struct st_tenant *t, kl_strid name, kl_strid value, uint3
 	return 0;
 }
 
-uint64_t store_labels_hash(const struct kl_labels *ls)
+/*
+ * Writes the key of ls (st_lkey) into buf if it fits in cap bytes; returns
+ * its length either way.
+ */
+static size_t labels_key(const struct kl_labels *ls, char *buf, size_t cap)
 {
-	uint64_t h = kl_hash_u64(ls->n);
-	size_t i;
+	size_t len = 0, i, a, b;
 
 	for (i = 0; i < ls->n; i++) {
-		h = kl_hash_u64(h ^ kl_hash(ls->v[i].name, strlen(ls->v[i].name)));
-		h = kl_hash_u64(h ^ kl_hash(ls->v[i].value, strlen(ls->v[i].value)));
+		a = strlen(ls->v[i].name) + 1;
+		b = strlen(ls->v[i].value) + 1;
+		if (len + a + b <= cap) {
+			memcpy(buf + len, ls->v[i].name, a);
+			memcpy(buf + len + a, ls->v[i].value, b);
+		}
+		len += a + b;
 	}
-	return h;
+	return len;
 }
 
-static bool labels_equal(const struct kl_labels *a, const struct kl_labels *b)
+/* The key of ls in a new st_lkey, NULL on out of memory (or a key of 4 GiB). */
+static struct st_lkey *lkey_new(const struct kl_labels *ls)
 {
-	size_t i;
+	size_t len = labels_key(ls, NULL, 0);
+	struct st_lkey *k;
 
-	if (a->n != b->n)
-		return false;
-	for (i = 0; i < a->n; i++)
-		if (strcmp(a->v[i].name, b->v[i].name) || strcmp(a->v[i].value, b->v[i].value))
-			return false;
-	return true;
+	if (len > UINT32_MAX)
+		return NULL;
+	k = kl_malloc(sizeof(*k) + len + 1);
+	if (!k)
+		return NULL;
+	k->len = (uint32_t)labels_key(ls, k->s, len);
+	return k;
 }
 
+/*
+ * Series are found by their key: built on the stack (labels of a few
+ * hundred bytes), hashed once, compared with one memcmp. Hashing and
+ * comparing each name and value on its own, through the series' labels,
+ * cost a cache miss per string.
+ */
 int store_series_get(struct st_tenant *t, const struct kl_labels *labels, uint32_t max_series,
 		     uint32_t *id, bool *created)
 {
-	uint64_t h = store_labels_hash(labels);
+	char stackbuf[1024], *key = stackbuf;
+	struct st_lkey *lk = NULL;
 	struct kl_hindex_probe p;
-	struct st_series *s;
+	struct st_series *s = NULL;
+	size_t len, k;
+	uint64_t h;
 	uint32_t i;
-	size_t k;
+	int rc = -ENOMEM;
 
 	*created = false;
+	len = labels_key(labels, stackbuf, sizeof(stackbuf));
+	if (len > sizeof(stackbuf)) {
+		key = kl_malloc(len);
+		if (!key)
+			return -ENOMEM;
+		labels_key(labels, key, len);
+	}
+	h = kl_hash(key, len);
 	for (i = kl_hindex_first(&t->series_ix, h, &p); i != KL_HINDEX_NONE;
-	     i = kl_hindex_next(&t->series_ix, &p))
-		if (labels_equal(&t->series[i]->labels, labels)) {
+	     i = kl_hindex_next(&t->series_ix, &p)) {
+		const struct st_lkey *e = t->series_key[i];
+
+		if (e->len == len && !memcmp(e->s, key, len)) {
 			*id = i;
-			return 0;
+			rc = 0;
+			goto out;
 		}
-	if (max_series && t->nseries >= max_series)
-		return -KL_ELIMIT;
-	if (KL_GROW(t->series, t->series_cap, t->nseries + 1))
-		return -ENOMEM;
+	}
+	if (max_series && t->nseries >= max_series) {
+		rc = -KL_ELIMIT;
+		goto out;
+	}
+	if (KL_GROW(t->series, t->series_cap, t->nseries + 1) ||
+	    KL_GROW(t->series_key, t->series_key_cap, t->nseries + 1))
+		goto out;
 	s = kl_calloc(1, sizeof(*s));
 	if (!s || kl_labels_copy(&s->labels, labels))
 		goto fail;
 	kl_labels_sort(&s->labels);
+	/* the key of the labels as stored (sorted), as before the key existed */
+	lk = lkey_new(&s->labels);
+	if (!lk)
+		goto fail;
 	s->hash = h;
 	s->ptype = kl_labels_get(&s->labels, "__profile_type__");
 	if (!s->ptype)
@@ -446,10 +496,12 @@ int store_series_get(struct st_tenant *t, const struct kl_labels *labels, uint32
 	if (kl_hindex_insert_at(&t->series_ix, &p, (uint32_t)t->nseries))
 		goto fail_postings;
 	t->series[t->nseries] = s;
+	t->series_key[t->nseries] = lk;
 	*id = (uint32_t)t->nseries++;
 	*created = true;
-	t->bytes += sizeof(*s) + 64 * s->labels.n;
-	return 0;
+	t->bytes += sizeof(*s) + 64 * s->labels.n + sizeof(*lk) + lk->len;
+	rc = 0;
+	goto out;
 fail_postings:
 	/* undo the postings of this series (ids are the last entry when present) */
 	for (i = 0; i < t->npostings; i++)
@@ -457,7 +509,11 @@ fail_postings:
 			t->postings[i].n--;
 fail:
 	series_free(s);
-	return -ENOMEM;
+	kl_free(lk);
+out:
+	if (key != stackbuf)
+		kl_free(key);
+	return rc;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -524,9 +580,13 @@ void store_pending_release(struct st_pending *p)
 {
 	if (!p)
 		return;
-	kl_free(p->stk);
-	kl_free(p->val);
-	kl_free(p->spans);
+	if (p->mem) {
+		kl_free(p->mem);
+	} else {
+		kl_free(p->stk);
+		kl_free(p->val);
+		kl_free(p->spans);
+	}
 	memset(p, 0, sizeof(*p));
 }
 
@@ -557,15 +617,19 @@ static int xl_str(struct st_tenant *t, const struct kl_profile *p, struct xlate 
 }
 
 static int xl_location(struct st_tenant *t, const struct kl_profile *p, struct xlate *x,
-		       uint32_t li, struct kl_line *lbuf)
+		       struct st_xcache *xc, uint32_t li)
 {
 	const struct kl_location *l = &p->locations[li];
 	const struct kl_line *ll = kl_location_lines(p, l);
 	struct st_location sl = { .address = l->address, .is_folded = l->is_folded,
 				  .nlines = l->nlines };
+	struct kl_line *lbuf;
 	uint32_t j;
 	int rc;
 
+	if (KL_GROW(xc->lbuf, xc->lbuf_cap, (size_t)l->nlines + 1))
+		return -ENOMEM;
+	lbuf = xc->lbuf;
 	if (l->mapping) {
 		uint32_t mi = l->mapping - 1;
 
@@ -602,16 +666,9 @@ static int xl_location(struct st_tenant *t, const struct kl_profile *p, struct x
 	return store_intern_location(t, &sl, lbuf, &x->loc[li]);
 }
 
-/* One sample on its way to a pair. */
-struct samp {
-	uint32_t stk;
-	kl_strid span, trace;
-	int64_t val;
-};
-
-static int cmp_samp(const void *a, const void *b)
+static int cmp_sref(const void *a, const void *b)
 {
-	const struct samp *x = a, *y = b;
+	const struct st_sref *x = a, *y = b;
 
 	if (x->stk != y->stk)
 		return x->stk < y->stk ? -1 : 1;
@@ -621,28 +678,28 @@ static int cmp_samp(const void *a, const void *b)
 }
 
 /*
- * Sorts samples by (stack, span, trace). Without span or trace ids this is
- * an LSD radix sort on the stack id's bytes (stable, linear, skipping
- * bytes where all keys agree): qsort's merge sort took a third of the
- * append time. With ids, qsort. tmp has room for n samples.
+ * Sorts keyed samples by (stack, span, trace). Without span or trace ids
+ * this is an LSD radix sort on the stack id's bytes (stable, linear, a
+ * pass only for bytes where some keys differ): qsort's merge sort took a
+ * third of the append time. With ids, qsort. tmp has room for n entries.
  */
-static void sort_samples(struct samp *sp, uint32_t n, bool has_ids, struct samp *tmp)
+static void sort_refs(struct st_sref *sp, size_t n, bool has_ids, struct st_sref *tmp)
 {
-	struct samp *a = sp, *b;
+	struct st_sref *a = sp, *b = tmp;
+	uint32_t diff = 0;
 	unsigned shift;
+	size_t i, j;
 
 	if (n < 2)
 		return;
 	if (has_ids) {
-		qsort(sp, n, sizeof(*sp), cmp_samp);
+		qsort(sp, n, sizeof(*sp), cmp_sref);
 		return;
 	}
 	if (n <= 48) {
-		/* insertion sort: cheaper than four counting passes for a few samples */
-		uint32_t i, j;
-
+		/* insertion sort: cheaper than counting passes for a few samples */
 		for (i = 1; i < n; i++) {
-			struct samp x = sp[i];
+			struct st_sref x = sp[i];
 
 			for (j = i; j > 0 && sp[j - 1].stk > x.stk; j--)
 				sp[j] = sp[j - 1];
@@ -650,15 +707,16 @@ static void sort_samples(struct samp *sp, uint32_t n, bool has_ids, struct samp 
 		}
 		return;
 	}
-	b = tmp;
+	for (i = 1; i < n; i++)
+		diff |= sp[i].stk ^ sp[0].stk;
 	for (shift = 0; shift < 32; shift += 8) {
-		size_t cnt[256] = { 0 }, pos = 0, c;
-		uint32_t i;
+		uint32_t cnt[256], pos = 0, c;
 
+		if (!((diff >> shift) & 0xff))
+			continue;
+		memset(cnt, 0, sizeof(cnt));
 		for (i = 0; i < n; i++)
 			cnt[(a[i].stk >> shift) & 0xff]++;
-		if (cnt[(a[0].stk >> shift) & 0xff] == n)
-			continue;
 		for (i = 0; i < 256; i++) {
 			c = cnt[i];
 			cnt[i] = pos;
@@ -704,7 +762,7 @@ static int key_class(const struct kl_profile *p, struct xlate *x, kl_strid key)
 }
 
 static int sample_ids(struct st_tenant *t, const struct kl_profile *p, struct xlate *x,
-		      const struct kl_sample *sm, struct samp *out)
+		      const struct kl_sample *sm, struct st_skey *out)
 {
 	const struct kl_label *lb = kl_sample_labels(p, sm);
 	uint32_t j;
@@ -731,6 +789,11 @@ void store_xcache_release(struct st_xcache *xc)
 	if (!xc)
 		return;
 	kl_free(xc->ids);
+	kl_free(xc->keys);
+	kl_free(xc->sorted);
+	kl_free(xc->sorttmp);
+	kl_free(xc->locs);
+	kl_free(xc->lbuf);
 	memset(xc, 0, sizeof(*xc));
 }
 
@@ -745,6 +808,8 @@ static int xcache_get(struct st_xcache *xc, const struct kl_profile *p, struct x
 		      p->nlocations + 1;
 
 	if (xc->p != p) {
+		xc->p = NULL;
+		xc->sel_p = NULL;
 		if (nids > xc->cap) {
 			uint32_t *ids = kl_realloc(xc->ids, nids * sizeof(*ids));
 
@@ -753,7 +818,11 @@ static int xcache_get(struct st_xcache *xc, const struct kl_profile *p, struct x
 			xc->ids = ids;
 			xc->cap = nids;
 		}
+		if (KL_GROW(xc->keys, xc->keys_cap, (size_t)p->nsamples + 1))
+			return -ENOMEM;
 		memset(xc->ids, 0xff, nids * sizeof(uint32_t));
+		/* stk UINT32_MAX: not yet (the other members are set with it) */
+		memset(xc->keys, 0xff, p->nsamples * sizeof(*xc->keys));
 		xc->p = p;
 	}
 	x->nstr = kl_strtab_count(p->strs);
@@ -765,6 +834,97 @@ static int xcache_get(struct st_xcache *xc, const struct kl_profile *p, struct x
 	return 0;
 }
 
+/*
+ * Interns sample si of p: its locations, stack and trace ids, into
+ * xc->keys[si]. Symbols are created in the order they always were (per
+ * sample: locations leaf first, the stack, then the ids): their ids are
+ * stored data.
+ */
+static int key_sample(struct st_tenant *t, const struct kl_profile *p, struct xlate *x,
+		      struct st_xcache *xc, uint32_t si)
+{
+	const struct kl_sample *sm = &p->samples[si];
+	const uint32_t *sl = kl_sample_locs(p, sm);
+	struct st_skey k = { 0 };
+	uint64_t h = STORE_PATH_ROOT;
+	const uint32_t *xloc;
+	uint32_t n = sm->nlocs, i, j, *locs;
+	int rc = 0;
+
+	if (KL_GROW(xc->locs, xc->locs_cap, (size_t)n + 1))
+		return -ENOMEM;
+	/* locals: without strict aliasing, stores to locs would reload every pointer */
+	xloc = x->loc;
+	locs = xc->locs;
+	/* root first: translate the locations and hash the path in one pass */
+	for (j = n; j > 0; j--) {
+		uint32_t id = xloc[sl[j - 1]];
+
+		if (id == UINT32_MAX) {
+			/* those above j were known: the rest, leaf first, keeps the order */
+			for (i = 0; i < j; i++) {
+				if (xloc[sl[i]] == UINT32_MAX) {
+					rc = xl_location(t, p, x, xc, sl[i]);
+					if (rc)
+						return rc;
+				}
+			}
+			id = xloc[sl[j - 1]];
+		}
+		locs[j - 1] = id;
+		h = store_path_step(h, id);
+	}
+	if (n)
+		rc = intern_stack_hashed(t, locs, n, h, &k.stk);
+	rc = rc ? rc : sample_ids(t, p, x, sm, &k);
+	if (rc)
+		return rc;
+	xc->keys[si] = k;
+	return 0;
+}
+
+/*
+ * Lists the keyed samples of selection sel (NULL: all nin samples) of p in
+ * xc->sorted, sorted by key; the next series of the same selection (another
+ * sample type) reuses the list unless it keys new samples. 0 or -ENOMEM.
+ */
+static int sort_selection(struct st_xcache *xc, const struct kl_profile *p, const uint32_t *sel,
+			  uint32_t nin)
+{
+	const struct st_skey *keys = xc->keys;
+	struct st_sref *sorted;
+	size_t n = 0, nsp = 0;
+	bool has_ids = false;
+	uint32_t k;
+
+	xc->sel_p = NULL;
+	if (KL_GROW(xc->sorted, xc->sorted_cap, (size_t)nin + 1) ||
+	    KL_GROW(xc->sorttmp, xc->sorttmp_cap, (size_t)nin + 1))
+		return -ENOMEM;
+	sorted = xc->sorted;
+	for (k = 0; k < nin; k++) {
+		uint32_t si = sel ? sel[k] : k;
+		const struct st_skey *key = &keys[si];
+
+		if (key->stk == UINT32_MAX)
+			continue;
+		sorted[n++] = (struct st_sref){ .stk = key->stk, .span = key->span,
+						.trace = key->trace, .si = si };
+		if (key->span || key->trace) {
+			has_ids = true;
+			nsp++;
+		}
+	}
+	sort_refs(xc->sorted, n, has_ids, xc->sorttmp);
+	xc->sel_p = p;
+	xc->sel = sel;
+	xc->nsel = nin;
+	xc->nsorted = n;
+	xc->nspans = nsp;
+	xc->has_ids = has_ids;
+	return 0;
+}
+
 int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_t max_series,
 			 struct st_xcache *xc, struct st_pending *out, struct kl_err *err)
 {
@@ -772,14 +932,17 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 	const struct kl_profile *p = v->profile ? v->profile : v->src;
 	const uint32_t *sel = v->profile ? NULL : v->sel;
 	uint32_t type = v->profile ? 0 : v->type, nin = sel ? v->nsel : p ? p->nsamples : 0;
+	const struct st_sref *last = NULL, *sorted;
+	const struct st_skey *keys;
 	struct xlate x = { 0 };
-	struct samp *sp, *sorttmp;
-	struct kl_line *lbuf;
-	uint32_t *locs, maxlines = 1, maxdepth = 1, i, j, ns = 0, nsp = 0;
-	size_t nsamp;
-	void *scratch = NULL;
+	const int64_t *vals;
+	int64_t *oval;
+	uint32_t *ostk;
+	struct st_span *ospans;
 	struct st_series *s;
-	bool created, has_ids = false;
+	uint32_t k, ns = 0, nsp = 0, ntypes;
+	bool created, added = false;
+	size_t i, cap;
 	int rc = -ENOMEM;
 
 	memset(out, 0, sizeof(*out));
@@ -796,76 +959,64 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 	s = t->series[out->series];
 	if (xcache_get(xc, p, &x))
 		goto out;
-	for (i = 0; i < p->nlocations; i++)
-		maxlines = KL_MAX(maxlines, p->locations[i].nlines);
-	for (i = 0; i < nin; i++)
-		maxdepth = KL_MAX(maxdepth, p->samples[sel ? sel[i] : i].nlocs);
-	/*
-	 * One scratch block for the samples, the radix sort's second buffer,
-	 * the lines of one location and a stack: this runs under the tenant's
-	 * write lock, once per series profile, and separate allocations were a
-	 * visible share of it (8-byte members first).
-	 */
-	nsamp = (size_t)nin + 1;
-	scratch = kl_malloc(2 * nsamp * sizeof(*sp) + maxlines * sizeof(*lbuf) +
-			    maxdepth * sizeof(uint32_t));
-	if (!scratch)
-		goto out;
-	sp = scratch;
-	sorttmp = sp + nsamp;
-	lbuf = (struct kl_line *)(sorttmp + nsamp);
-	locs = (uint32_t *)(lbuf + maxlines);
+	vals = p->values ? p->values + type : NULL;
+	ntypes = p->nsample_types;
 
-	for (uint32_t k = 0; k < nin; k++) {
+	/* the samples with a value of this type, in order: intern those not yet keyed */
+	keys = xc->keys;
+	for (k = 0; k < nin; k++) {
 		uint32_t si = sel ? sel[k] : k;
-		const struct kl_sample *sm = &p->samples[si];
-		const uint32_t *sl = kl_sample_locs(p, sm);
-		int64_t val = kl_sample_values(p, si)[type];
+
+		if (!vals[(size_t)si * ntypes] || keys[si].stk != UINT32_MAX)
+			continue;
+		rc = key_sample(t, p, &x, xc, si);
+		if (rc)
+			goto out;
+		added = true;
+	}
+	if (added || xc->sel_p != p || xc->sel != sel || xc->nsel != nin) {
+		rc = sort_selection(xc, p, sel, nin);
+		if (rc)
+			goto out;
+	}
+	rc = -ENOMEM;
+	/*
+	 * The pairs: the selection's samples in key order, those of one key
+	 * summed, zero values skipped. One allocation for the pending arrays,
+	 * sized for every keyed sample (8-byte members first).
+	 */
+	cap = xc->nsorted + 1;
+	out->mem = kl_malloc(cap * (sizeof(*out->val) + sizeof(*out->stk)) +
+			     xc->nspans * sizeof(*out->spans));
+	if (!out->mem)
+		goto out;
+	oval = out->val = out->mem;
+	ostk = out->stk = (uint32_t *)(oval + cap);
+	ospans = out->spans = (struct st_span *)(ostk + cap);
+	sorted = xc->sorted;
+	for (i = 0; i < xc->nsorted; i++) {
+		const struct st_sref *e = &sorted[i];
+		int64_t val = vals[(size_t)e->si * ntypes];
 
 		if (!val)
 			continue;
-		for (j = 0; j < sm->nlocs; j++) {
-			if (x.loc[sl[j]] == UINT32_MAX) {
-				rc = xl_location(t, p, &x, sl[j], lbuf);
-				if (rc)
-					goto out;
-			}
-			locs[j] = x.loc[sl[j]];
+		if (last && e->stk == last->stk && e->span == last->span &&
+		    e->trace == last->trace) {
+			oval[ns - 1] += val;
+			continue;
 		}
-		sp[ns] = (struct samp){ .val = val };
-		rc = store_intern_stack(t, locs, sm->nlocs, &sp[ns].stk);
-		rc = rc ? rc : sample_ids(t, p, &x, sm, &sp[ns]);
-		if (rc)
-			goto out;
-		has_ids |= sp[ns].span || sp[ns].trace;
+		ostk[ns] = e->stk;
+		oval[ns] = val;
+		if (e->span || e->trace)
+			ospans[nsp++] = (struct st_span){ .pair = ns, .span = e->span,
+							  .trace = e->trace };
 		ns++;
-	}
-	sort_samples(sp, ns, has_ids, sorttmp);
-	rc = -ENOMEM;
-	/* merge equal (stack, span, trace) */
-	for (i = 0, j = 0; i < ns; i++) {
-		if (j && !cmp_samp(&sp[j - 1], &sp[i]))
-			sp[j - 1].val += sp[i].val;
-		else
-			sp[j++] = sp[i];
-	}
-	ns = j;
-	for (i = 0; i < ns; i++)
-		nsp += sp[i].span || sp[i].trace;
-	out->stk = kl_malloc((ns + 1) * sizeof(*out->stk));
-	out->val = kl_malloc((ns + 1) * sizeof(*out->val));
-	out->spans = nsp ? kl_malloc(nsp * sizeof(*out->spans)) : NULL;
-	if (!out->stk || !out->val || (nsp && !out->spans))
-		goto out;
-	for (i = 0, j = 0; i < ns; i++) {
-		out->stk[i] = sp[i].stk;
-		out->val[i] = sp[i].val;
-		if (sp[i].span || sp[i].trace)
-			out->spans[j++] = (struct st_span){ .pair = i, .span = sp[i].span,
-							    .trace = sp[i].trace };
+		last = e;
 	}
 	out->npairs = ns;
 	out->nspans = nsp;
+	if (!nsp)
+		out->spans = NULL;
 	out->start = v->start_ns;
 	out->end = KL_MAX(v->end_ns, v->start_ns);
 	out->period = p->period;
@@ -890,7 +1041,6 @@ out:
 		store_pending_release(out);
 	if (rc == -ENOMEM)
 		kl_errf(err, rc, "store: out of memory");
-	kl_free(scratch);
 	return rc;
 }
 

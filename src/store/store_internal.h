@@ -93,10 +93,14 @@ struct st_span {
 	kl_strid span, trace;
 };
 
-/* One aggregate bucket: (stack, value) sorted by stack, values summed. */
+/*
+ * One aggregate bucket: (stack, value) sorted by stack, values summed.
+ * cap: entries allocated in stk and val when agg.c made them (0: exactly
+ * n, as block loads and compaction make them).
+ */
 struct st_bucket {
 	int64_t idx;		/* bucket number: start / resolution */
-	uint32_t n;
+	uint32_t n, cap;
 	uint32_t *stk;
 	int64_t *val;
 };
@@ -106,10 +110,19 @@ struct st_level {
 	size_t n, cap;
 };
 
+/*
+ * A series' labels as one string, "name\0value\0" per label in order: a
+ * lookup compares one block of memory, not a string per name and value.
+ */
+struct st_lkey {
+	uint32_t len;
+	char s[];
+};
+
 struct st_series {
 	struct kl_labels labels;	/* sorted, owned */
 	const char *ptype;	/* value of __profile_type__ (borrowed from labels) or "" */
-	uint64_t hash;		/* store_labels_hash */
+	uint64_t hash;		/* kl_hash of its key (st_lkey) */
 	kl_strid type, unit, period_type, period_unit;
 	int64_t period;
 
@@ -205,7 +218,9 @@ struct st_tenant {
 
 	struct st_series **series;
 	size_t nseries, series_cap;
-	struct kl_hindex series_ix;
+	struct kl_hindex series_ix;	/* by kl_hash of the series' key */
+	struct st_lkey **series_key;	/* by series id, as series */
+	size_t series_key_cap;
 	struct st_posting *postings;
 	size_t npostings, postings_cap;
 	struct kl_hindex posting_ix;
@@ -300,8 +315,6 @@ int store_intern_location(struct st_tenant *t, const struct st_location *l,
 int store_stack_child(struct st_tenant *t, uint32_t parent, uint32_t loc, uint32_t *id);
 /* Interns the stack whose locations (tenant ids) are locs[0..n), leaf first. */
 int store_intern_stack(struct st_tenant *t, const uint32_t *locs, uint32_t n, uint32_t *id);
-/* Hash of a sorted label set (names and values, no key string built). */
-uint64_t store_labels_hash(const struct kl_labels *ls);
 /* Finds or creates the series for labels (sorted). -KL_ELIMIT past max_series. */
 int store_series_get(struct st_tenant *t, const struct kl_labels *labels, uint32_t max_series,
 		     uint32_t *id, bool *created);
@@ -322,19 +335,50 @@ struct st_pending {
 	uint32_t npairs;
 	struct st_span *spans;
 	uint32_t nspans;
+	void *mem;		/* non-NULL: stk, val and spans live in this one allocation */
 };
 
 void store_pending_release(struct st_pending *p);
+
+/* A source sample once interned: its stack and trace ids (stk UINT32_MAX: not yet). */
+struct st_skey {
+	uint32_t stk;
+	kl_strid span, trace;
+};
+
+/* A keyed sample of a selection: its key and source sample index. */
+struct st_sref {
+	uint32_t stk;
+	kl_strid span, trace;
+	uint32_t si;
+};
 
 /*
  * Id maps of one source profile to a tenant's ids, shared by the series of
  * one append (all under one hold of the tenant's write lock): series split
  * from the same profile intern its strings, functions and locations once.
+ * A profile with several sample types is several series over the same
+ * samples (kl_series.sel): each sample's stack is interned once (keys),
+ * and the selection's samples are sorted once (sorted), for all types.
  */
 struct st_xcache {
-	const struct kl_profile *p;	/* whose maps ids holds; NULL = none */
+	const struct kl_profile *p;	/* whose maps ids and keys hold; NULL = none */
 	uint32_t *ids;
 	size_t cap;
+	struct st_skey *keys;	/* by sample index of p */
+	size_t keys_cap;
+	/* the samples of selection sel (NULL: all) of sel_p keyed so far, sorted by key */
+	const struct kl_profile *sel_p;	/* NULL = none */
+	const uint32_t *sel;
+	uint32_t nsel;
+	bool has_ids;		/* some sorted sample has a span or trace id */
+	struct st_sref *sorted, *sorttmp;
+	size_t nsorted, nspans, sorted_cap, sorttmp_cap;
+	/* scratch: one stack's tenant location ids, one location's lines */
+	uint32_t *locs;
+	size_t locs_cap;
+	struct kl_line *lbuf;
+	size_t lbuf_cap;
 };
 
 /* Frees xc's maps; xc is left empty. NULL is fine. */

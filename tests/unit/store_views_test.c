@@ -4,7 +4,8 @@
  * selections of the decoded profile, what /ingest and Push append) store
  * exactly what the pruned per-series copies store: same series, same
  * merged stacks, totals and span_id selections, for every pprof fixture and
- * for a profile with two types, promoted labels, spans and zero values.
+ * for a profile with two types, promoted labels, spans and zero values; and
+ * views sharing sources and selections in one append.
  */
 #include "core/tree.h"
 #include "core/view.h"
@@ -213,12 +214,146 @@ static void test_keep_unreferenced(void **state)
 	kl_series_set_release(&vs);
 }
 
+/* Stacks and values (three types) of shared_profile's samples; "" is the empty stack. */
+static const char *const sh_stacks[] = { "main;a;b", "main;a;c", "main;d", "main;a;b", "",
+					 "main;e;f;g", "main;a", "main;d" };
+static const int64_t sh_vals[][3] = { { 1, 10, 0 }, { 0, 0, 7 }, { 0, 30, 0 }, { 4, 40, 4 },
+				      { 5, 0, 5 }, { 0, 0, 0 }, { 7, 70, 0 }, { 8, 0, 8 } };
+
+/* A profile of sh_stacks with three sample types; scale multiplies the values. */
+static struct kl_profile *shared_profile(int64_t scale)
+{
+	struct kl_profile *p = kl_profile_new();
+	static const char *const types[] = { "samples", "cpu", "wall" };
+
+	assert_non_null(p);
+	for (size_t t = 0; t < 3; t++)
+		kl_profile_add_sample_type(p, kl_profile_cstr(p, types[t]),
+					   kl_profile_cstr(p, "count"));
+	for (size_t i = 0; i < KL_ARRAY_SIZE(sh_stacks); i++) {
+		uint32_t locs[8], nl = 0;
+		char buf[64], *save = NULL, *tok;
+		int64_t v[3];
+
+		snprintf(buf, sizeof(buf), "%s", sh_stacks[i]);
+		for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
+			locs[nl++] = loc_of(p, tok);
+		for (uint32_t a = 0, b = nl ? nl - 1 : 0; a < b; a++, b--) {
+			uint32_t x = locs[a];
+
+			locs[a] = locs[b];
+			locs[b] = x;
+		}
+		for (size_t t = 0; t < 3; t++)
+			v[t] = sh_vals[i][t] * scale;
+		kl_profile_add_sample(p, locs, nl, v, NULL, 0);
+	}
+	assert_false(kl_profile_failed(p));
+	return p;
+}
+
+/*
+ * One append of views that share sources and selections in every order the
+ * store's per-append cache meets: two sources interleaved, all three types
+ * of a selection (a later type has samples an earlier one had at zero),
+ * an overlapping second selection of the same source, a selection of
+ * samples that are zero in its type. Each series must hold exactly the sums
+ * of its own samples.
+ */
+static void test_shared_selections(void **state)
+{
+	static const uint32_t all[] = { 0, 1, 2, 3, 4, 5, 6, 7 }, some[] = { 7, 2, 3, 5 },
+			      zero[] = { 5, 1 };
+	static const struct {
+		int src;	/* 0: A, 1: B (values times 3) */
+		const uint32_t *sel;
+		uint32_t nsel, type;
+	} vw[] = {
+		{ 0, all, 8, 0 }, { 0, all, 8, 1 }, { 0, all, 8, 2 }, { 1, all, 8, 0 },
+		{ 0, some, 4, 2 }, { 1, all, 8, 1 }, { 0, some, 4, 1 }, { 1, all, 8, 2 },
+		{ 1, zero, 2, 0 }, { 0, some, 4, 0 },
+	};
+	struct kl_profile *src[2] = { shared_profile(1), shared_profile(3) };
+	struct kl_series v[KL_ARRAY_SIZE(vw)];
+	char *dir = tmp_dir();
+	struct kl_store *s = open_store(dir, KL_STORE_SYNC_NONE, 0);
+	char name[KL_ARRAY_SIZE(vw)][16];
+	struct kl_err err;
+
+	(void)state;
+	for (size_t k = 0; k < KL_ARRAY_SIZE(vw); k++) {
+		const char *kv[] = { "__name__", "shared", "view", name[k], NULL };
+
+		snprintf(name[k], sizeof(name[k]), "v%zu", k);
+		v[k] = (struct kl_series){ .labels = labels_kv(kv), .start_ns = T0,
+					   .end_ns = T0 + 10 * SEC, .src = src[vw[k].src],
+					   .sel = vw[k].sel, .nsel = vw[k].nsel,
+					   .type = vw[k].type };
+	}
+	assert_int_equal(kl_store_append(s, "t", v, KL_ARRAY_SIZE(vw), &err), 0);
+	for (size_t k = 0; k < KL_ARRAY_SIZE(vw); k++) {
+		char sel[200];
+		struct kl_profile *p;
+		int64_t scale = vw[k].src ? 3 : 1, total = 0;
+
+		snprintf(sel, sizeof(sel), "{view=\"%s\"}", name[k]);
+		p = select_p(s, "t", sel, T0, T0 + 10 * SEC, NULL);
+		for (size_t st = 0; st < KL_ARRAY_SIZE(sh_stacks); st++) {
+			int64_t want = 0;
+
+			/* every sample of the selection with this stack, summed */
+			for (uint32_t j = 0; j < vw[k].nsel; j++)
+				if (!strcmp(sh_stacks[vw[k].sel[j]], sh_stacks[st]))
+					want += sh_vals[vw[k].sel[j]][vw[k].type] * scale;
+			if (sh_stacks[st][0])
+				assert_int_equal(stack_value(p, sh_stacks[st]), want);
+		}
+		for (uint32_t j = 0; j < vw[k].nsel; j++)
+			total += sh_vals[vw[k].sel[j]][vw[k].type] * scale;
+		assert_int_equal(p->nsample_types ? kl_profile_total(p, 0) : 0, total);
+		kl_profile_free(p);
+	}
+	/* and no pair more: one per distinct stack with a non-zero sample */
+	{
+		struct st_tenant *t = store_tenant_get(s, "t", false);
+
+		assert_non_null(t);
+		assert_int_equal(t->nseries, KL_ARRAY_SIZE(vw));
+		for (size_t k = 0; k < KL_ARRAY_SIZE(vw); k++) {
+			size_t want = 0;
+
+			for (size_t st = 0; st < KL_ARRAY_SIZE(sh_stacks); st++) {
+				bool seen = false, first = true;
+
+				for (size_t e = 0; e < st; e++)
+					if (!strcmp(sh_stacks[e], sh_stacks[st]))
+						first = false;
+				for (uint32_t j = 0; j < vw[k].nsel && first; j++)
+					if (!strcmp(sh_stacks[vw[k].sel[j]], sh_stacks[st]) &&
+					    sh_vals[vw[k].sel[j]][vw[k].type])
+						seen = true;
+				want += seen;
+			}
+			assert_int_equal(t->series[k]->nprof, 1);
+			assert_int_equal(t->series[k]->npairs, want);
+		}
+	}
+	for (size_t k = 0; k < KL_ARRAY_SIZE(vw); k++)
+		kl_labels_release(&v[k].labels);
+	kl_profile_free(src[0]);
+	kl_profile_free(src[1]);
+	kl_store_close(s);
+	rm_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_mixed),
 		cmocka_unit_test(test_keep_unreferenced),
+		cmocka_unit_test(test_shared_selections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
