@@ -4,7 +4,8 @@
 # Content-Length up front, or while a chunked body streams), a gzip bomb
 # gets 413 without being inflated, too many or too long labels 400, the
 # per-tenant rate limit 429, the series limit 429, malformed bodies 400,
-# and random garbage on every endpoint never a 5xx: the server stays up.
+# random garbage on every endpoint never a 5xx: the server stays up; a long
+# URL with big headers is still served.
 # Every refusal is counted in /metrics.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/server_lib.sh"
@@ -115,6 +116,10 @@ for i in 1 2 3; do
 	done
 done
 [ -z "$bad" ] && pass || fail "5xx or dead on garbage:$bad"
+# the per-connection pool (32 KiB) holds a long URL plus big headers
+long=$(head -c 9000 /dev/zero | tr '\0' a)
+expect_eq "9 KB URL and 5 KB of headers" 200 "$(code -H "X-Pad: ${long:0:5000}" \
+	"$SERVER_URL/pyroscope/label-values?label=service_name&pad=$long")"
 expect_eq "still healthy" 200 "$(code "$SERVER_URL/healthz")"
 server_stop
 finish
