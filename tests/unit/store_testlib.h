@@ -147,6 +147,28 @@ static KL_UNUSED uint32_t loc_of(struct kl_profile *p, const char *name)
 }
 
 /*
+ * The locations of stack ("root;...;leaf") in p, leaf first as pprof
+ * keeps them, into locs (room for cap); returns how many.
+ */
+static KL_UNUSED uint32_t stack_locs(struct kl_profile *p, const char *stack, uint32_t *locs,
+				     uint32_t cap)
+{
+	char buf[512], *save = NULL, *tok;
+	uint32_t nl = 0;
+
+	snprintf(buf, sizeof(buf), "%s", stack);
+	for (tok = strtok_r(buf, ";", &save); tok && nl < cap; tok = strtok_r(NULL, ";", &save))
+		locs[nl++] = loc_of(p, tok);
+	for (uint32_t a = 0, b = nl ? nl - 1 : 0; a < b; a++, b--) {
+		uint32_t x = locs[a];
+
+		locs[a] = locs[b];
+		locs[b] = x;
+	}
+	return nl;
+}
+
+/*
  * A cpu:nanoseconds profile with one sample per stack ("root;...;leaf"),
  * value vals[i], and span_id spans[i] when spans is not NULL (NULL entries
  * have none).
@@ -162,19 +184,9 @@ static KL_UNUSED struct kl_profile *mkprof(const char *const *stacks, const int6
 	p->period_type.unit = kl_profile_cstr(p, "nanoseconds");
 	p->period = 10000000;
 	for (size_t i = 0; i < n; i++) {
-		uint32_t locs[64], nl = 0;
-		char buf[512], *save = NULL, *tok;
+		uint32_t locs[64], nl = stack_locs(p, stacks[i], locs, 64);
 		struct kl_label lb = { 0 };
 
-		snprintf(buf, sizeof(buf), "%s", stacks[i]);
-		for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
-			locs[nl++] = loc_of(p, tok);
-		for (uint32_t a = 0, b = nl ? nl - 1 : 0; a < b; a++, b--) {
-			uint32_t x = locs[a];
-
-			locs[a] = locs[b];
-			locs[b] = x;
-		}
 		if (spans && spans[i]) {
 			lb.key = kl_profile_cstr(p, "span_id");
 			lb.str = kl_profile_cstr(p, spans[i]);

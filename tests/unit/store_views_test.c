@@ -231,19 +231,9 @@ static struct kl_profile *shared_profile(int64_t scale)
 		kl_profile_add_sample_type(p, kl_profile_cstr(p, types[t]),
 					   kl_profile_cstr(p, "count"));
 	for (size_t i = 0; i < KL_ARRAY_SIZE(sh_stacks); i++) {
-		uint32_t locs[8], nl = 0;
-		char buf[64], *save = NULL, *tok;
+		uint32_t locs[8], nl = stack_locs(p, sh_stacks[i], locs, 8);
 		int64_t v[3];
 
-		snprintf(buf, sizeof(buf), "%s", sh_stacks[i]);
-		for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save))
-			locs[nl++] = loc_of(p, tok);
-		for (uint32_t a = 0, b = nl ? nl - 1 : 0; a < b; a++, b--) {
-			uint32_t x = locs[a];
-
-			locs[a] = locs[b];
-			locs[b] = x;
-		}
 		for (size_t t = 0; t < 3; t++)
 			v[t] = sh_vals[i][t] * scale;
 		kl_profile_add_sample(p, locs, nl, v, NULL, 0);
