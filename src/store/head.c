@@ -156,22 +156,37 @@ static uint64_t hash_u64s(const uint64_t *v, size_t n)
 	return kl_hash(v, n * sizeof(*v));
 }
 
-int store_intern_mapping(struct st_tenant *t, const struct st_mapping *m, uint32_t *id)
+/*
+ * The find_* functions look an entry up without changing anything (so
+ * under the tenant's read lock too): its index, or KL_HINDEX_NONE with *p
+ * left where the entry would go, for the store_intern_* that inserts it.
+ */
+static uint32_t find_mapping(const struct st_tenant *t, const struct st_mapping *m,
+			     struct kl_hindex_probe *p)
 {
 	uint64_t k[6] = { m->start, m->limit, m->offset, m->filename, m->build_id, m->flags };
-	struct kl_hindex_probe p;
 	uint32_t i;
 
-	for (i = kl_hindex_first(&t->mapping_ix, hash_u64s(k, 6), &p); i != KL_HINDEX_NONE;
-	     i = kl_hindex_next(&t->mapping_ix, &p)) {
+	for (i = kl_hindex_first(&t->mapping_ix, hash_u64s(k, 6), p); i != KL_HINDEX_NONE;
+	     i = kl_hindex_next(&t->mapping_ix, p)) {
 		const struct st_mapping *e = &t->mappings[i];
 
 		if (e->start == m->start && e->limit == m->limit && e->offset == m->offset &&
 		    e->filename == m->filename && e->build_id == m->build_id &&
-		    e->flags == m->flags) {
-			*id = i;
-			return 0;
-		}
+		    e->flags == m->flags)
+			break;
+	}
+	return i;
+}
+
+int store_intern_mapping(struct st_tenant *t, const struct st_mapping *m, uint32_t *id)
+{
+	struct kl_hindex_probe p;
+	uint32_t i = find_mapping(t, m, &p);
+
+	if (i != KL_HINDEX_NONE) {
+		*id = i;
+		return 0;
 	}
 	if (KL_GROW(t->mappings, t->mappings_cap, t->nmappings + 1))
 		return -ENOMEM;
@@ -183,21 +198,31 @@ int store_intern_mapping(struct st_tenant *t, const struct st_mapping *m, uint32
 	return 0;
 }
 
-int store_intern_function(struct st_tenant *t, const struct st_function *f, uint32_t *id)
+static uint32_t find_function(const struct st_tenant *t, const struct st_function *f,
+			      struct kl_hindex_probe *p)
 {
 	uint64_t k[4] = { f->name, f->system_name, f->filename, (uint64_t)f->start_line };
-	struct kl_hindex_probe p;
 	uint32_t i;
 
-	for (i = kl_hindex_first(&t->function_ix, hash_u64s(k, 4), &p); i != KL_HINDEX_NONE;
-	     i = kl_hindex_next(&t->function_ix, &p)) {
+	for (i = kl_hindex_first(&t->function_ix, hash_u64s(k, 4), p); i != KL_HINDEX_NONE;
+	     i = kl_hindex_next(&t->function_ix, p)) {
 		const struct st_function *e = &t->functions[i];
 
 		if (e->name == f->name && e->system_name == f->system_name &&
-		    e->filename == f->filename && e->start_line == f->start_line) {
-			*id = i;
-			return 0;
-		}
+		    e->filename == f->filename && e->start_line == f->start_line)
+			break;
+	}
+	return i;
+}
+
+int store_intern_function(struct st_tenant *t, const struct st_function *f, uint32_t *id)
+{
+	struct kl_hindex_probe p;
+	uint32_t i = find_function(t, f, &p);
+
+	if (i != KL_HINDEX_NONE) {
+		*id = i;
+		return 0;
 	}
 	if (KL_GROW(t->functions, t->functions_cap, t->nfunctions + 1))
 		return -ENOMEM;
@@ -222,14 +247,13 @@ static uint64_t location_hash(const struct st_location *l, const struct kl_line 
 	return h;
 }
 
-int store_intern_location(struct st_tenant *t, const struct st_location *l,
-			  const struct kl_line *lines, uint32_t *id)
+static uint32_t find_location(const struct st_tenant *t, const struct st_location *l,
+			      const struct kl_line *lines, struct kl_hindex_probe *p)
 {
-	struct kl_hindex_probe p;
 	uint32_t i, j;
 
-	for (i = kl_hindex_first(&t->location_ix, location_hash(l, lines), &p);
-	     i != KL_HINDEX_NONE; i = kl_hindex_next(&t->location_ix, &p)) {
+	for (i = kl_hindex_first(&t->location_ix, location_hash(l, lines), p);
+	     i != KL_HINDEX_NONE; i = kl_hindex_next(&t->location_ix, p)) {
 		const struct st_location *e = &t->locations[i];
 		const struct kl_line *el = t->lines + e->line_start;
 
@@ -240,10 +264,21 @@ int store_intern_location(struct st_tenant *t, const struct st_location *l,
 			if (el[j].function != lines[j].function || el[j].line != lines[j].line ||
 			    el[j].column != lines[j].column)
 				break;
-		if (j == l->nlines) {
-			*id = i;
-			return 0;
-		}
+		if (j == l->nlines)
+			break;
+	}
+	return i;
+}
+
+int store_intern_location(struct st_tenant *t, const struct st_location *l,
+			  const struct kl_line *lines, uint32_t *id)
+{
+	struct kl_hindex_probe p;
+	uint32_t i = find_location(t, l, lines, &p);
+
+	if (i != KL_HINDEX_NONE) {
+		*id = i;
+		return 0;
 	}
 	if (KL_GROW(t->locations, t->locations_cap, t->nlocations + 1) ||
 	    KL_GROW(t->lines, t->lines_cap, t->nlines + l->nlines + 1))
@@ -303,21 +338,31 @@ int store_stack_child(struct st_tenant *t, uint32_t parent, uint32_t loc, uint32
  * (below 3e-8 for a million stacks); walking the parent pointers instead
  * cost a cache miss per frame and a third of the append time.
  */
+static uint32_t find_stack(const struct st_tenant *t, const uint32_t *locs, uint32_t n,
+			   uint64_t h, struct kl_hindex_probe *p)
+{
+	uint32_t i;
+
+	for (i = kl_hindex_first(&t->full_ix, h, p); i != KL_HINDEX_NONE;
+	     i = kl_hindex_next(&t->full_ix, p)) {
+		const struct st_stack *c = &t->stacks[i];
+
+		if (c->path == h && c->depth == n && c->loc == locs[0])
+			break;
+	}
+	return i;
+}
+
 static int intern_stack_hashed(struct st_tenant *t, const uint32_t *locs, uint32_t n, uint64_t h,
 			       uint32_t *id)
 {
 	struct kl_hindex_probe p;
-	uint32_t i, node, k;
+	uint32_t i = find_stack(t, locs, n, h, &p), node, k;
 	int rc;
 
-	for (i = kl_hindex_first(&t->full_ix, h, &p); i != KL_HINDEX_NONE;
-	     i = kl_hindex_next(&t->full_ix, &p)) {
-		const struct st_stack *c = &t->stacks[i];
-
-		if (c->path == h && c->depth == n && c->loc == locs[0]) {
-			*id = i;
-			return 0;
-		}
+	if (i != KL_HINDEX_NONE) {
+		*id = i;
+		return 0;
 	}
 	for (node = 0, k = n; k > 0; k--) {
 		rc = store_stack_child(t, node, locs[k - 1], &node);
@@ -433,7 +478,7 @@ static struct st_lkey *lkey_new(const struct kl_labels *ls)
  * cost a cache miss per string.
  */
 int store_series_get(struct st_tenant *t, const struct kl_labels *labels, uint32_t max_series,
-		     uint32_t *id, bool *created)
+		     bool find_only, uint32_t *id, bool *created)
 {
 	char stackbuf[1024], *key = stackbuf;
 	struct st_lkey *lk = NULL;
@@ -462,6 +507,10 @@ int store_series_get(struct st_tenant *t, const struct kl_labels *labels, uint32
 			rc = 0;
 			goto out;
 		}
+	}
+	if (find_only) {
+		rc = -EAGAIN;
+		goto out;
 	}
 	if (max_series && t->nseries >= max_series) {
 		rc = -KL_ELIMIT;
@@ -592,6 +641,7 @@ void store_pending_release(struct st_pending *p)
 
 /* Maps of one input profile's ids to the tenant's (UINT32_MAX = not yet). */
 struct xlate {
+	bool find_only;		/* st_xcache.find_only */
 	uint32_t *str, *map, *fn, *loc;
 	uint32_t nstr;
 	/* the last two sample label keys seen and their class (see key_class) */
@@ -606,13 +656,29 @@ static int xl_str(struct st_tenant *t, const struct kl_profile *p, struct xlate 
 		*out = 0;
 		return 0;
 	}
-	if (x->str[id] == UINT32_MAX) {
+	if (x->str[id] == UINT32_MAX && x->find_only) {
+		int64_t f = kl_strtab_find(t->strs, kl_strtab_get(p->strs, id),
+					   kl_strtab_len(p->strs, id));
+
+		if (f < 0)
+			return -EAGAIN;
+		x->str[id] = (uint32_t)f;
+	} else if (x->str[id] == UINT32_MAX) {
 		x->str[id] = kl_strtab_intern(t->strs, kl_strtab_get(p->strs, id),
 					      kl_strtab_len(p->strs, id));
 		if (kl_strtab_failed(t->strs))
 			return -ENOMEM;
 	}
 	*out = x->str[id];
+	return 0;
+}
+
+/* A find_* result as an intern result: -EAGAIN when absent (find_only). */
+static int found(uint32_t i, uint32_t *id)
+{
+	if (i == KL_HINDEX_NONE)
+		return -EAGAIN;
+	*id = i;
 	return 0;
 }
 
@@ -623,6 +689,7 @@ static int xl_location(struct st_tenant *t, const struct kl_profile *p, struct x
 	const struct kl_line *ll = kl_location_lines(p, l);
 	struct st_location sl = { .address = l->address, .is_folded = l->is_folded,
 				  .nlines = l->nlines };
+	struct kl_hindex_probe probe;
 	struct kl_line *lbuf;
 	uint32_t j;
 	int rc;
@@ -640,7 +707,9 @@ static int xl_location(struct st_tenant *t, const struct kl_profile *p, struct x
 
 			rc = xl_str(t, p, x, m->filename, &sm.filename);
 			rc = rc ? rc : xl_str(t, p, x, m->build_id, &sm.build_id);
-			rc = rc ? rc : store_intern_mapping(t, &sm, &x->map[mi]);
+			if (!rc)
+				rc = x->find_only ? found(find_mapping(t, &sm, &probe), &x->map[mi]) :
+				     store_intern_mapping(t, &sm, &x->map[mi]);
 			if (rc)
 				return rc;
 		}
@@ -656,13 +725,17 @@ static int xl_location(struct st_tenant *t, const struct kl_profile *p, struct x
 			rc = xl_str(t, p, x, f->name, &sf.name);
 			rc = rc ? rc : xl_str(t, p, x, f->system_name, &sf.system_name);
 			rc = rc ? rc : xl_str(t, p, x, f->filename, &sf.filename);
-			rc = rc ? rc : store_intern_function(t, &sf, &x->fn[fi]);
+			if (!rc)
+				rc = x->find_only ? found(find_function(t, &sf, &probe), &x->fn[fi]) :
+				     store_intern_function(t, &sf, &x->fn[fi]);
 			if (rc)
 				return rc;
 		}
 		lbuf[j] = (struct kl_line){ .function = x->fn[fi], .line = ll[j].line,
 					    .column = ll[j].column };
 	}
+	if (x->find_only)
+		return found(find_location(t, &sl, lbuf, &probe), &x->loc[li]);
 	return store_intern_location(t, &sl, lbuf, &x->loc[li]);
 }
 
@@ -825,6 +898,7 @@ static int xcache_get(struct st_xcache *xc, const struct kl_profile *p, struct x
 		memset(xc->keys, 0xff, p->nsamples * sizeof(*xc->keys));
 		xc->p = p;
 	}
+	x->find_only = xc->find_only;
 	x->nstr = kl_strtab_count(p->strs);
 	x->kmemo[0] = x->kmemo[1] = UINT32_MAX;
 	x->str = xc->ids;
@@ -874,8 +948,13 @@ static int key_sample(struct st_tenant *t, const struct kl_profile *p, struct xl
 		locs[j - 1] = id;
 		h = store_path_step(h, id);
 	}
-	if (n)
+	if (n && x->find_only) {
+		struct kl_hindex_probe probe;
+
+		rc = found(find_stack(t, locs, n, h, &probe), &k.stk);
+	} else if (n) {
 		rc = intern_stack_hashed(t, locs, n, h, &k.stk);
+	}
 	rc = rc ? rc : sample_ids(t, p, x, sm, &k);
 	if (rc)
 		return rc;
@@ -949,7 +1028,9 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 	if (!p || (v->profile && p->nsample_types != 1) || type >= p->nsample_types)
 		return kl_errf(err, -KL_EUSAGE,
 			       "store: a series profile must have one sample type");
-	rc = store_series_get(t, &v->labels, max_series, &out->series, &created);
+	rc = store_series_get(t, &v->labels, max_series, xc->find_only, &out->series, &created);
+	if (rc == -EAGAIN)
+		return rc;
 	if (rc == -KL_ELIMIT)
 		return kl_errf(err, rc, "tenant %s: series limit of %u reached", t->name,
 			       max_series);
@@ -1024,6 +1105,10 @@ int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_
 	if (!s->type && !s->unit) {
 		kl_strid a, b, c, d;
 
+		if (xc->find_only) {
+			rc = -EAGAIN;	/* a change to the series */
+			goto out;
+		}
 		rc = xl_str(t, p, &x, p->sample_types[type].type, &a);
 		rc = rc ? rc : xl_str(t, p, &x, p->sample_types[type].unit, &b);
 		rc = rc ? rc : xl_str(t, p, &x, p->period_type.type, &c);

@@ -287,7 +287,7 @@ static int apply_series(struct st_tenant *t, struct store_rd *r)
 		if (rc || r->bad || i < t->nseries)
 			continue;
 		kl_labels_sort(&ls);
-		rc = store_series_get(t, &ls, 0, &id, &created);
+		rc = store_series_get(t, &ls, 0, false, &id, &created);
 		if (!rc && (id != i || !created))
 			rc = -KL_EFORMAT;
 		if (!rc) {

@@ -488,6 +488,25 @@ static void *completer_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The pending data of each of the n series profiles of an append; on an
+ * error none is left (pend zeroed). Under the tenant's lock (see xc).
+ */
+static int ingest_all(struct st_tenant *t, const struct kl_series *v, size_t n,
+		      uint32_t max_series, struct st_xcache *xc, struct st_pending *pend,
+		      struct kl_err *err)
+{
+	size_t k;
+	int rc = 0;
+
+	for (k = 0; k < n && !rc; k++)
+		rc = store_ingest_profile(t, &v[k], max_series, xc, &pend[k], err);
+	if (rc)
+		for (k = 0; k < n; k++)
+			store_pending_release(&pend[k]);
+	return rc;
+}
+
 int kl_store_append_start(struct kl_store *s, const char *tenant, const struct kl_series *v,
 			  size_t n, kl_store_done_fn done, void *ctx,
 			  struct kl_store_ticket **ticket, struct kl_err *err)
@@ -496,7 +515,7 @@ int kl_store_append_start(struct kl_store *s, const char *tenant, const struct k
 	struct kl_buf rec = KL_BUF_INIT;
 	struct st_xcache xc = { 0 };
 	struct st_tenant *t;
-	size_t i, k = 0;
+	size_t i;
 	int rc = 0;
 
 	*ticket = NULL;
@@ -525,9 +544,27 @@ int kl_store_append_start(struct kl_store *s, const char *tenant, const struct k
 	/* a cut waits until this append is published or has failed */
 	gate_enter(s);
 
-	pthread_rwlock_wrlock(&t->lock);
-	for (k = 0; k < n && !rc; k++)
-		rc = store_ingest_profile(t, &v[k], s->o.max_series, &xc, &tk->pend[k], err);
+	/*
+	 * With a WAL, first under the read lock, finding everything (the
+	 * common case once a service's stacks are known): appends on other
+	 * threads run alongside instead of queueing on the write lock. Only
+	 * if something must be created, again under the write lock, reusing
+	 * what was found. Without a WAL, publishing needs the write lock.
+	 */
+	xc.find_only = s->wal != NULL;
+	if (xc.find_only) {
+		pthread_rwlock_rdlock(&t->lock);
+		rc = ingest_all(t, v, n, s->o.max_series, &xc, tk->pend, err);
+		if (rc == -EAGAIN) {
+			pthread_rwlock_unlock(&t->lock);
+			xc.find_only = false;
+			rc = 0;
+		}
+	}
+	if (!xc.find_only) {
+		pthread_rwlock_wrlock(&t->lock);
+		rc = ingest_all(t, v, n, s->o.max_series, &xc, tk->pend, err);
+	}
 	store_xcache_release(&xc);
 	if (!rc && s->wal) {
 		size_t est = 64 + strlen(tenant);

@@ -315,9 +315,13 @@ int store_intern_location(struct st_tenant *t, const struct st_location *l,
 int store_stack_child(struct st_tenant *t, uint32_t parent, uint32_t loc, uint32_t *id);
 /* Interns the stack whose locations (tenant ids) are locs[0..n), leaf first. */
 int store_intern_stack(struct st_tenant *t, const uint32_t *locs, uint32_t n, uint32_t *id);
-/* Finds or creates the series for labels (sorted). -KL_ELIMIT past max_series. */
+/*
+ * Finds or creates the series for labels (sorted). -KL_ELIMIT past
+ * max_series. find_only: -EAGAIN instead of creating (nothing changes, so
+ * the tenant's read lock is enough).
+ */
 int store_series_get(struct st_tenant *t, const struct kl_labels *labels, uint32_t max_series,
-		     uint32_t *id, bool *created);
+		     bool find_only, uint32_t *id, bool *created);
 /* The series ids matching sel (NULL = all); *ids owned by the caller. */
 int store_series_match(const struct st_tenant *t, const struct kl_selector *sel, uint32_t **ids,
 		       size_t *n);
@@ -362,6 +366,13 @@ struct st_sref {
  * and the selection's samples are sorted once (sorted), for all types.
  */
 struct st_xcache {
+	/*
+	 * Set by the caller: look symbols, stacks and series up without
+	 * creating any; store_ingest_profile then gives -EAGAIN where it would
+	 * create one (and may run under the tenant's read lock). What it found
+	 * stays cached for a retry with find_only false.
+	 */
+	bool find_only;
 	const struct kl_profile *p;	/* whose maps ids and keys hold; NULL = none */
 	uint32_t *ids;
 	size_t cap;
@@ -387,7 +398,9 @@ void store_xcache_release(struct st_xcache *xc);
 /*
  * Interns a series profile of the split (or a view: kl_series.src) into the
  * tenant, producing *out. xc: zeroed before the first series of an append,
- * kept across its series while the tenant's write lock is held.
+ * kept across its series while the tenant's lock is held (the write lock,
+ * or the read lock with xc->find_only: -EAGAIN, no message, where
+ * something would have to be created).
  */
 int store_ingest_profile(struct st_tenant *t, const struct kl_series *v, uint32_t max_series,
 			 struct st_xcache *xc, struct st_pending *out, struct kl_err *err);

@@ -5,7 +5,8 @@
  * and its profiles are visible once it has ended; a cut started while appends are
  * pending waits for them, so nothing acknowledged is lost across the
  * checkpoint (checked by reopening); without a WAL an append is done at
- * once (no ticket); appends from many threads at once all land.
+ * once (no ticket); appends from many threads at once all land; an append
+ * of known symbols needs only the tenant's read lock.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,13 +33,13 @@ static void on_done(void *ctx)
 	atomic_fetch_add(&d->calls, 1);
 }
 
-/* Starts one append of values {v, 1} at slot i; *tk gets the ticket. */
-static void start_one(struct kl_store *s, int64_t i, int64_t v, struct done_rec *d,
-		      struct kl_store_ticket **tk)
+/* Starts one append of stks (2) with values {v, 1} at slot i; *tk gets the ticket. */
+static void start_stacks(struct kl_store *s, const char *const *stks, int64_t i, int64_t v,
+			 struct done_rec *d, struct kl_store_ticket **tk)
 {
 	int64_t vals[2] = { v, 1 };
 	struct kl_labels ls = cpu_labels("api", "pod", i % 2 ? "p1" : "p2");
-	struct kl_profile *p = mkprof(stacks, vals, 2, NULL);
+	struct kl_profile *p = mkprof(stks, vals, 2, NULL);
 	struct kl_series ser = { .labels = ls, .profile = p, .start_ns = T0 + i * 10 * SEC,
 				 .end_ns = T0 + i * 10 * SEC + 10 * SEC };
 	struct kl_err err;
@@ -47,6 +48,13 @@ static void start_one(struct kl_store *s, int64_t i, int64_t v, struct done_rec 
 		fail_msg("append_start: %s", err.msg);
 	kl_profile_free(p);
 	kl_labels_release(&ls);
+}
+
+/* Starts one append of the usual stacks. */
+static void start_one(struct kl_store *s, int64_t i, int64_t v, struct done_rec *d,
+		      struct kl_store_ticket **tk)
+{
+	start_stacks(s, stacks, i, v, d, tk);
 }
 
 static int64_t total_of(struct kl_store *s)
@@ -133,6 +141,85 @@ static void test_no_wal_done_at_once(void **state)
 	free(dir);
 }
 
+/* An append started on another thread; returned once kl_store_append_start has. */
+struct bg_append {
+	struct kl_store *s;
+	struct kl_store_ticket *tk;
+	atomic_bool returned;
+};
+
+static void *bg_start(void *arg)
+{
+	struct bg_append *b = arg;
+
+	start_one(b->s, 0, 7, NULL, &b->tk);
+	atomic_store(&b->returned, true);
+	return NULL;
+}
+
+static bool marks_equal(const struct st_marks *a, const struct st_marks *b)
+{
+	return a->strings == b->strings && a->mappings == b->mappings &&
+	       a->functions == b->functions && a->locations == b->locations &&
+	       a->stacks == b->stacks && a->series == b->series;
+}
+
+/*
+ * An append whose symbols, stacks and series all exist needs only the
+ * tenant's read lock (it runs while a query reads) and creates nothing; one
+ * with a new stack takes the write lock and creates exactly what is new, and
+ * its record carries it (the total survives a reopen).
+ */
+static void test_known_under_read_lock(void **state)
+{
+	static const char *const grown[] = { "main;a;b", "main;a;d" };
+	char *dir = tmp_dir();
+	struct kl_store *s = open_store(dir, KL_STORE_SYNC_FSYNC, 0);
+	struct bg_append bg = { .s = s };
+	struct kl_store_ticket *tk;
+	struct st_marks m0, m1;
+	struct st_tenant *t;
+	struct kl_err err;
+	pthread_t th;
+	bool in_time;
+
+	(void)state;
+	start_one(s, 0, 1, NULL, &tk);
+	assert_int_equal(kl_store_append_end(tk, &err), 0);
+	t = store_tenant_get(s, "t", false);
+	assert_non_null(t);
+	store_marks_get(t, &m0);
+	/* a reader holds the lock; nothing waits for the write lock (the append ended) */
+	pthread_rwlock_rdlock(&t->lock);
+	assert_int_equal(pthread_create(&th, NULL, bg_start, &bg), 0);
+	for (int i = 0; i < 10000 && !atomic_load(&bg.returned); i++)
+		usleep(1000);
+	in_time = atomic_load(&bg.returned);
+	pthread_rwlock_unlock(&t->lock);
+	pthread_join(th, NULL);
+	assert_true(in_time);
+	assert_int_equal(kl_store_append_end(bg.tk, &err), 0);
+	store_marks_get(t, &m1);
+	assert_true(marks_equal(&m0, &m1));
+	/* main;a;d: one more function, location and stack (a, main known), name string */
+	start_stacks(s, grown, 0, 10, NULL, &tk);
+	assert_int_equal(kl_store_append_end(tk, &err), 0);
+	store_marks_get(t, &m1);
+	assert_int_equal(m1.functions, m0.functions + 1);
+	assert_int_equal(m1.locations, m0.locations + 1);
+	assert_int_equal(m1.stacks, m0.stacks + 1);
+	assert_int_equal(m1.strings, m0.strings + 1);
+	assert_int_equal(m1.series, m0.series);
+	/* 1 + 1, 7 + 1, 10 + 1 */
+	assert_int_equal(total_of(s), 21);
+	kl_store_close(s);
+	s = open_store(dir, KL_STORE_SYNC_FSYNC, 0);
+	assert_int_equal(total_of(s), 21);
+	kl_store_close(s);
+	rm_tree(dir);
+	free(dir);
+}
+
 struct worker {
 	struct kl_store *s;
 	int id, failed;
@@ -197,6 +284,7 @@ int main(void)
 		cmocka_unit_test(test_cut_waits_for_pending),
 		cmocka_unit_test(test_no_wal_done_at_once),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_known_under_read_lock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
